@@ -1,0 +1,173 @@
+"""Loading and validating the YAML config into typed objects.
+
+Errors name the field and the value (``xmpp.port: not a valid port: 'notaport'``) because the
+person reading them is an admin with the file open, not a Python programmer.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from transports.email.settings import EmailSettings
+from transports.irc.settings import IrcSettings
+from transports.settings import HostPort, Port, Section
+from transports.sms.settings import SmsSettings
+from transports.webhook.settings import WebhookSettings
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """The config cannot be used; ``problems`` lists one ``field: reason`` line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class XmppSettings(Section):
+    """Where the XMPP server's component listener (XEP-0114) is."""
+
+    host: str = "127.0.0.1"
+    port: Port = 5347
+    reconnect_max_seconds: float = Field(default=60.0, gt=0)
+
+
+class HttpSettings(Section):
+    """The one HTTP listener for callbacks, hooks, media, /healthz and /metrics."""
+
+    listen: HostPort = ("127.0.0.1", 8380)
+    public_url: str = "http://127.0.0.1:8380"
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value.rstrip("/")
+
+
+class Transports(Section):
+    """A transport is enabled when its section is present."""
+
+    irc: IrcSettings | None = None
+    sms: SmsSettings | None = None
+    email: EmailSettings | None = None
+    webhook: WebhookSettings | None = None
+
+    def enabled(self) -> dict[str, BaseModel]:
+        return {
+            name: section
+            for name in ("irc", "sms", "email", "webhook")
+            if (section := getattr(self, name)) is not None
+        }
+
+
+class Config(Section):
+    """The whole config file."""
+
+    xmpp: XmppSettings = XmppSettings()
+    database: str = "sqlite:///var/lib/portway/portway.db"
+    http: HttpSettings = HttpSettings()
+    admins: list[str] = []
+    allowed_domains: list[str] = Field(min_length=1)
+    transports: Transports
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    log_format: str = Field(default="text", pattern=r"^(text|json)$")
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        if not re.match(r"^(sqlite:///.+|postgres(ql)?://.+)$", value):
+            raise ValueError(f"expected sqlite:///PATH or postgresql://…, got {value!r}")
+        return value
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        return [domain.lower() for domain in value]
+
+    def secrets(self) -> list[str]:
+        """Every secret value in the config, so the log filter can mask them."""
+        found: list[str] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, BaseModel):
+                for name in type(node).model_fields:
+                    walk(getattr(node, name))
+            elif isinstance(node, list | tuple):
+                for item in node:
+                    walk(item)
+            elif isinstance(node, dict):
+                for item in node.values():
+                    walk(item)
+            elif hasattr(node, "get_secret_value"):
+                found.append(node.get_secret_value())
+
+        walk(self)
+        url_password = re.match(r"^\w+://[^:/@]+:([^@]+)@", self.database)
+        if url_password:
+            found.append(url_password.group(1))
+        return [secret for secret in found if secret]
+
+
+def expand_environment(text: str, environ: dict[str, str] | None = None) -> str:
+    """Replace ``${VAR}`` and ``${VAR:-default}``; an unset variable without default is an error."""
+    env = os.environ if environ is None else environ
+    missing: list[str] = []
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        missing.append(name)
+        return ""
+
+    expanded = _ENV_REFERENCE.sub(substitute, text)
+    if missing:
+        raise ConfigError([f"environment variable {name} is not set" for name in missing])
+    return expanded
+
+
+def parse_config(text: str, environ: dict[str, str] | None = None) -> Config:
+    """Validate YAML text into a :class:`Config`, or raise :class:`ConfigError`."""
+    try:
+        data = yaml.safe_load(expand_environment(text, environ))
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"not valid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(["the config must be a mapping of sections (xmpp:, transports:, …)"])
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([_describe(error) for error in exc.errors()]) from None
+
+
+def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Config:
+    """Read and validate a config file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"cannot read {path}: {exc.strerror}"]) from None
+    return parse_config(text, environ)
+
+
+def _describe(error: Any) -> str:
+    location = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "is required"
+    elif error["type"] == "extra_forbidden":
+        message = "unknown option (check the spelling against config.example.yaml)"
+    elif error["type"] not in ("value_error", "assertion_error"):
+        message = f"{message}: {error.get('input')!r}"
+    return f"{location}: {message}"

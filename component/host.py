@@ -1,0 +1,198 @@
+"""What the component offers one transport (:class:`transports.base.TransportHost`).
+
+It owns the inbound path back to XMPP: events go straight out while the component is attached
+and nothing is waiting, and into the durable inbound queue otherwise, so that order is kept and
+nothing is lost while the XMPP server is away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from slixmpp import JID
+from slixmpp.exceptions import IqError, IqTimeout
+
+from component.commands import CommandRunner
+from transports.base import InboundMessage, OutboundMessage, event_from_dict, event_to_dict
+
+if TYPE_CHECKING:
+    from component.config import Config
+    from component.metrics import Metrics
+    from component.xmpp import GatewayComponent
+    from mappings.store import Store
+
+log = logging.getLogger(__name__)
+
+DRAIN_BATCH = 50
+
+
+class Host:
+    """The component side of one transport."""
+
+    def __init__(
+        self,
+        transport_name: str,
+        domain: str,
+        config: Config,
+        store: Store,
+        app: web.Application,
+        metrics: Metrics,
+    ) -> None:
+        self.transport_name = transport_name
+        self._domain = domain
+        self._config = config
+        self._store = store
+        self._app = app
+        self.metrics = metrics
+        self.commands = CommandRunner(self)
+        self.component: GatewayComponent | None = None
+        self.outbox_wakeup = asyncio.Event()
+        self._drain_wakeup = asyncio.Event()
+        self._connected = False
+        self._backlog = True  # until the first drain says otherwise
+        self._known_contacts: set[tuple[str, str]] = set()
+
+    # -- TransportHost ---------------------------------------------------------------------------
+
+    @property
+    def domain(self) -> str:
+        return self._domain
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def public_url(self) -> str:
+        return self._config.http.public_url
+
+    @property
+    def admins(self) -> list[str]:
+        return self._config.admins
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def is_allowed(self, user_jid: str) -> bool:
+        domain = user_jid.rpartition("@")[2].split("/", 1)[0].lower()
+        return domain in self._config.allowed_domains
+
+    def add_route(
+        self, method: str, path: str, handler: Callable[..., Awaitable[web.StreamResponse]]
+    ) -> None:
+        self._app.router.add_route(method, path, handler)
+
+    async def deliver(
+        self, event: Any, *, dedup_key: str | None = None, durable: bool = False
+    ) -> bool:
+        if durable or not self._connected or self._backlog:
+            stored = await self._store.inbound.put(
+                self.transport_name, event.user_jid, event_to_dict(event), dedup_key=dedup_key
+            )
+            if stored is None:
+                self.metrics.inbound_duplicates.labels(self.transport_name).inc()
+                return False
+            self._backlog = True
+            self._drain_wakeup.set()
+            return True
+        if dedup_key is not None:
+            recorded = await self._store.inbound.put(
+                self.transport_name,
+                event.user_jid,
+                event_to_dict(event),
+                dedup_key=dedup_key,
+                delivered=True,
+            )
+            if recorded is None:
+                self.metrics.inbound_duplicates.labels(self.transport_name).inc()
+                return False
+        await self._emit(event)
+        return True
+
+    async def enqueue(self, message: OutboundMessage, data: dict[str, Any] | None = None) -> bool:
+        dedup_key = (
+            f"{message.user_jid}|{message.contact}|{message.xmpp_id}" if message.xmpp_id else None
+        )
+        item = await self._store.outbox.enqueue(
+            self.transport_name,
+            message.user_jid,
+            message.contact,
+            {"message": dataclasses.asdict(message), "data": data or {}},
+            xmpp_id=message.xmpp_id,
+            dedup_key=dedup_key,
+        )
+        self.outbox_wakeup.set()
+        return item is not None
+
+    # -- connection state -------------------------------------------------------------------------
+
+    def set_connected(self, connected: bool) -> None:
+        self._connected = connected
+        self.metrics.component_connected.labels(self.transport_name).set(1 if connected else 0)
+        if connected:
+            self._drain_wakeup.set()
+
+    # -- the way out to XMPP ---------------------------------------------------------------------
+
+    async def _emit(self, event: Any) -> None:
+        assert self.component is not None
+        if isinstance(event, InboundMessage) and event.message_type in ("chat", "normal"):
+            key = (event.user_jid, event.contact)
+            if key not in self._known_contacts:
+                await self.component.introduce_contact(event.user_jid, event.contact, event.nick)
+                self._known_contacts.add(key)
+        self.component.render(event)
+        self.metrics.inbound_delivered.labels(self.transport_name).inc()
+
+    async def run_drainer(self) -> None:
+        """Deliver the inbound queue in order whenever the component is attached."""
+        while True:
+            await self._drain_wakeup.wait()
+            self._drain_wakeup.clear()
+            try:
+                await self._drain()
+            except Exception:
+                log.exception("%s: delivering the inbound queue failed; will retry", self._domain)
+                await asyncio.sleep(1)
+                self._drain_wakeup.set()
+
+    async def _drain(self) -> None:
+        while self._connected:
+            batch = await self._store.inbound.queued(self.transport_name, DRAIN_BATCH)
+            if not batch:
+                self._backlog = False
+                # An event may have been queued between the query and the flag.
+                if await self._store.inbound.backlog(self.transport_name):
+                    self._backlog = True
+                    continue
+                return
+            for queued in batch:
+                await self._emit(event_from_dict(queued.event))
+            if not self._connected or not await self._server_has_processed(
+                {q.user_jid for q in batch}
+            ):
+                return  # left queued: sent again after the reconnect rather than lost
+            await self._store.inbound.mark_delivered([queued.id for queued in batch])
+
+    async def _server_has_processed(self, users: set[str]) -> bool:
+        """Ping the users' servers: a stream is processed in order, so a pong after our
+        stanzas means the server has taken them. Only then are they marked delivered."""
+        assert self.component is not None
+        domains = {user.rpartition("@")[2].split("/", 1)[0] for user in users}
+        for domain in domains:
+            try:
+                await self.component.plugin["xep_0199"].send_ping(
+                    JID(domain), ifrom=JID(self._domain), timeout=15
+                )
+            except IqError:
+                pass  # an error reply still means the server processed what came before
+            except IqTimeout:
+                log.warning("%s: no answer from %s; keeping the batch queued", self._domain, domain)
+                return False
+        return True

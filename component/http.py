@@ -1,0 +1,32 @@
+"""The one HTTP listener: /healthz, /metrics, and the routes transports add."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from component.metrics import Metrics
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+def make_app(health: Callable[[], dict[str, str]], metrics: Metrics) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+
+    async def healthz(_request: web.Request) -> web.Response:
+        components = health()
+        ok = bool(components) and all(state == "connected" for state in components.values())
+        return web.json_response(
+            {"status": "ok" if ok else "degraded", "components": components},
+            status=200 if ok else 503,
+        )
+
+    async def prometheus(_request: web.Request) -> web.Response:
+        body = generate_latest(metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", prometheus)
+    return app

@@ -1,0 +1,63 @@
+"""Stanza plugins slixmpp lacks, and XEP-0004 rendering of the transports' forms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slixmpp.plugins.xep_0004 import Form as DataForm
+from slixmpp.xmlstream import ElementBase
+
+from transports.base import Form
+
+
+class GatewayQuery(ElementBase):
+    """XEP-0100 ``jabber:iq:gateway``: a prompt, and translating an address into a JID."""
+
+    name = "query"
+    namespace = "jabber:iq:gateway"
+    plugin_attrib = "gateway"
+    interfaces = {"desc", "prompt", "jid"}
+    sub_interfaces = interfaces
+
+
+def render_form(form: Form, data_form: DataForm) -> DataForm:
+    """Fill a slixmpp data form (type ``form``) from a transport's :class:`Form`."""
+    data_form["type"] = "form"
+    data_form["title"] = form.title
+    data_form["instructions"] = form.instructions
+    for item in form.fields:
+        options: dict[str, Any] = {
+            "ftype": item.type,
+            "label": item.label,
+            "required": item.required,
+        }
+        if item.desc:
+            options["desc"] = item.desc
+        if item.value is not None and item.type != "text-private":
+            options["value"] = item.value
+        field = data_form.add_field(var=item.var, **options)
+        for value, label in item.options:
+            field.add_option(label=label, value=value)
+    return data_form
+
+
+def form_values(form: Form, submitted: DataForm) -> dict[str, Any]:
+    """The submitted values of a form's fields, typed (booleans as bool), missing ones omitted."""
+    values: dict[str, Any] = {}
+    submitted_fields = submitted.get_fields()
+    for item in form.fields:
+        if item.type == "fixed" or item.var not in submitted_fields:
+            continue
+        value = submitted_fields[item.var].get_value(convert=True)
+        if isinstance(value, list):
+            value = "\n".join(str(v) for v in value)
+        values[item.var] = value
+    return values
+
+
+def missing_required(form: Form, values: dict[str, Any]) -> list[str]:
+    return [
+        item.label
+        for item in form.fields
+        if item.required and item.type != "boolean" and not str(values.get(item.var) or "").strip()
+    ]

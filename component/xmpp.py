@@ -1,0 +1,459 @@
+"""One XEP-0114 component per transport: turns stanzas into Transport calls and back.
+
+A reader looking for who handles a stanza should find it here by following plain calls:
+``_on_message`` → ``Transport.send``, ``_on_presence`` → ``Transport.user_presence``,
+``_on_register`` → ``Transport.register``, and :mod:`component.render` for the way back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from slixmpp import JID, ComponentXMPP, Iq, Message, Presence
+from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.jid import InvalidJID
+from slixmpp.plugins.xep_0077.stanza import Register
+from slixmpp.xmlstream import register_stanza_plugin
+from slixmpp.xmlstream.handler import CoroutineCallback
+from slixmpp.xmlstream.matcher import StanzaPath
+
+from component import render
+from component.stanzas import GatewayQuery, form_values, missing_required, render_form
+from mappings.contacts import ContactMapping
+from mappings.registrations import AddressTaken, Registration
+from transports.base import (
+    AddressError,
+    Forbidden,
+    GatewayError,
+    OutboundMessage,
+    RegistrationRequired,
+    Transport,
+    UserPresence,
+)
+
+if TYPE_CHECKING:
+    from component.host import Host
+    from component.muc import MucRouter
+
+log = logging.getLogger(__name__)
+
+FEATURES = (
+    "jid\\20escaping",
+    "jabber:iq:gateway",
+    "jabber:iq:register",
+    "urn:xmpp:receipts",
+    "urn:xmpp:sid:0",
+    "jabber:x:oob",
+)
+VERSION = "0.1.0"
+UNSUBSCRIBE_SEQUENCE: tuple[Literal["unsubscribe", "unsubscribed", "unavailable"], ...] = (
+    "unsubscribe",
+    "unsubscribed",
+    "unavailable",
+)
+
+
+class GatewayComponent(ComponentXMPP):
+    """The XMPP face of one transport."""
+
+    def __init__(self, transport: Transport, host: Host, secret: str) -> None:
+        super().__init__(transport.settings.jid, secret)
+        self.network = transport  # not "transport": slixmpp uses that for the socket
+        self.host = host
+        self.domain = transport.settings.jid
+        # user bare JID -> resources currently available to us
+        self.online: dict[str, set[str]] = {}
+        self.privileged_roster = False
+        self.muc: MucRouter | None = None
+        # We answer subscriptions and probes ourselves, from the store.
+        self.del_event_handler("presence_probe", self._handle_probe)
+        self.auto_authorize = None
+        self.auto_subscribe = False
+        self._register_plugins()
+        self._register_handlers()
+        if transport.supports_rooms:
+            from component.muc import MucRouter
+
+            self.muc = MucRouter(self, transport)
+            self.muc.setup()
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def _register_plugins(self) -> None:
+        for plugin in (
+            "xep_0030",
+            "xep_0004",
+            "xep_0050",
+            "xep_0199",
+            "xep_0092",
+            "xep_0184",
+            "xep_0066",
+            "xep_0203",
+            "xep_0172",
+            "xep_0359",
+            "xep_0356",
+            "xep_0045",
+            "xep_0313",
+            "xep_0297",
+        ):
+            self.register_plugin(plugin)
+        self.plugin["xep_0092"].name = "Portway"
+        self.plugin["xep_0092"].version = VERSION
+        # Receipts are ours to send, when the foreign network confirms delivery.
+        self.plugin["xep_0184"].auto_ack = False
+        self.plugin["xep_0184"].auto_request = False
+        disco = self.plugin["xep_0030"]
+        disco.add_identity(
+            category="gateway",
+            itype=self.network.gateway_type,
+            name=self.network.settings.name or f"Portway {self.network.title}",
+            jid=JID(self.domain),
+        )
+        for feature in FEATURES:
+            disco.add_feature(feature, jid=JID(self.domain))
+        register_stanza_plugin(Iq, GatewayQuery)
+        register_stanza_plugin(Iq, Register)
+        register_stanza_plugin(Register, self.plugin["xep_0004"].stanza.Form)
+
+    def _register_handlers(self) -> None:
+        self.register_handler(
+            CoroutineCallback("gateway", StanzaPath("iq/gateway"), cast(Any, self._on_gateway_iq))
+        )
+        self.register_handler(
+            CoroutineCallback("register", StanzaPath("iq/register"), cast(Any, self._on_register))
+        )
+        self.add_event_handler("message", self._on_message)
+        self.add_event_handler("groupchat_message", self._on_message)
+        self.add_event_handler("presence", self._on_presence)
+        self.add_event_handler("privileges_advertised", self._on_privileges)
+        self.add_event_handler("session_start", self._on_session_start)
+        for command in self.network.commands():
+            self.plugin["xep_0050"].add_command(
+                jid=self.domain,
+                node=command.node,
+                name=command.name,
+                handler=self.host.commands.handler(command),
+            )
+
+    # -- sending helpers ----------------------------------------------------------------------
+
+    def contact_jid(self, address: str | None, resource: str | None = None) -> JID:
+        """The JID of a foreign address on this component (the component itself for None)."""
+        if address is None:
+            return JID(self.domain)
+        text = f"{self.network.format_address(address)}@{self.domain}"
+        return JID(f"{text}/{resource}" if resource else text)
+
+    def send_error(self, stanza: Any, error: GatewayError) -> None:
+        """Answer ``stanza`` with an error stanza built from a transport's GatewayError."""
+        if stanza["type"] == "error":
+            return
+        reply = stanza.reply(clear=False) if isinstance(stanza, Iq) else stanza.reply(clear=True)
+        if isinstance(stanza, Message):
+            reply["id"] = stanza["id"]
+        reply["type"] = "error"
+        reply["error"]["type"] = error.error_type
+        reply["error"]["condition"] = error.condition
+        reply["error"]["text"] = error.text
+        reply.send()
+
+    # -- session --------------------------------------------------------------------------------
+
+    async def _on_session_start(self, _event: Any) -> None:
+        """Tell registered users we are back, so their clients show the gateway online."""
+        for registration in await self.host.store.registrations.list(self.network.name):
+            self.send_presence(pto=registration.user_jid, pfrom=self.domain, ptype="probe")
+            self.send_presence(pto=registration.user_jid, pfrom=self.domain)
+
+    def _on_privileges(self, _event: Any) -> None:
+        permissions = self.plugin["xep_0356"].granted_privileges
+        self.privileged_roster = any(
+            str(perm.roster) in ("set", "both") for perm in permissions.values()
+        )
+        log.info("%s: roster privilege granted: %s", self.domain, self.privileged_roster)
+
+    def send_unavailable_to_users(self) -> None:
+        """On shutdown: every registered or online user sees the gateway go offline."""
+        for user in sorted(self.online):
+            self.send_presence(pto=user, pfrom=self.domain, ptype="unavailable")
+
+    # -- XEP-0100 jabber:iq:gateway ------------------------------------------------------------
+
+    async def _on_gateway_iq(self, iq: Iq) -> None:
+        if iq["to"].user:
+            self.send_error(iq, GatewayError("ask the gateway itself", "feature-not-implemented"))
+            return
+        reply = iq.reply()
+        if iq["type"] == "get":
+            reply["gateway"]["desc"] = self.network.prompt_desc
+            reply["gateway"]["prompt"] = self.network.prompt_label
+            reply.send()
+            return
+        if iq["type"] != "set":
+            return
+        try:
+            address = self.network.address_from_prompt(iq["gateway"]["prompt"].strip())
+            reply["gateway"]["jid"] = str(self.contact_jid(address))
+        except GatewayError as error:
+            self.send_error(iq, error)
+            return
+        reply.send()
+
+    # -- XEP-0077 registration -----------------------------------------------------------------
+
+    async def _on_register(self, iq: Iq) -> None:
+        user = iq["from"].bare
+        if iq["to"].user:
+            self.send_error(iq, GatewayError("register with the gateway itself", "bad-request"))
+            return
+        if not self.host.is_allowed(user):
+            self.send_error(iq, Forbidden(f"users of {iq['from'].domain} may not use this gateway"))
+            return
+        current = await self.host.store.registrations.get(self.network.name, user)
+        form = self.network.registration_form(user, current)
+        if iq["type"] == "get":
+            reply = iq.reply()
+            reply["register"]["instructions"] = form.instructions
+            if current:
+                reply["register"]["registered"] = True
+            render_form(form, reply["register"]["form"])
+            reply.send()
+            return
+        if iq["type"] != "set":
+            return
+        if iq["register"]["remove"]:
+            await self.unregister(iq, user, current)
+            return
+        await self._complete_registration(iq, user, form)
+
+    async def _complete_registration(self, iq: Iq, user: str, form: Any) -> None:
+        submitted = iq["register"]["form"]
+        if submitted.get_fields():
+            values = form_values(form, submitted)
+        else:  # legacy clients fill the plain fields (username, …)
+            values = {
+                item.var: iq["register"][item.var]
+                for item in form.fields
+                if item.var in Register.interfaces and iq["register"][item.var]
+            }
+        missing = missing_required(form, values)
+        if missing:
+            self.send_error(
+                iq,
+                GatewayError(f"please fill in: {', '.join(missing)}", "not-acceptable", "modify"),
+            )
+            return
+        try:
+            registered = await self.network.register(user, values)
+            await self.host.store.registrations.save(
+                Registration(self.network.name, user, registered.address, registered.data)
+            )
+        except GatewayError as error:
+            self.send_error(iq, error)
+            return
+        except AddressTaken as taken:
+            self.send_error(
+                iq, GatewayError(f"{taken.args[0].split(' is ')[0]} is taken", "conflict")
+            )
+            return
+        iq.reply().send()
+        log.info("%s: %s registered", self.domain, user)
+        # XEP-0100: the gateway asks for the user's presence, and offers its own.
+        self.send_presence(pto=user, pfrom=self.domain, ptype="subscribe")
+
+    async def unregister(self, iq: Iq, user: str, current: Registration | None) -> None:
+        if current is None:
+            self.send_error(iq, GatewayError("you are not registered", "item-not-found"))
+            return
+        contacts = await self.host.store.contacts.list(self.network.name, user)
+        await self.network.unregistered(user)
+        await self.host.store.registrations.remove(self.network.name, user)
+        iq.reply().send()
+        log.info("%s: %s unregistered", self.domain, user)
+        for contact in contacts:
+            for ptype in UNSUBSCRIBE_SEQUENCE:
+                self.send_presence(pto=user, pfrom=self.contact_jid(contact.address), ptype=ptype)
+        for ptype in UNSUBSCRIBE_SEQUENCE:
+            self.send_presence(pto=user, pfrom=self.domain, ptype=ptype)
+        self.online.pop(user, None)
+
+    # -- messages from users -------------------------------------------------------------------
+
+    async def _on_message(self, msg: Message) -> None:
+        if msg["type"] == "error":
+            log.info("%s: error from %s: %s", self.domain, msg["from"], msg["error"]["condition"])
+            return
+        user = msg["from"].bare
+        if not self.host.is_allowed(user):
+            self.send_error(
+                msg, Forbidden(f"users of {msg['from'].domain} may not use this gateway")
+            )
+            return
+        if self.muc is not None and await self.muc.handle_message(msg):
+            return
+        body = msg["body"]
+        oob_url = msg["oob"]["url"] if msg.get_plugin("oob", check=True) is not None else ""
+        if not body and not oob_url:
+            return  # chat states, receipts, markers: nothing to carry
+        if not msg["to"].user:
+            self.send_error(
+                msg,
+                GatewayError(
+                    "this is the gateway itself; write to a contact JID, or use ad-hoc commands",
+                    "feature-not-implemented",
+                ),
+            )
+            return
+        try:
+            await self._send_outbound(msg, user, body, oob_url)
+        except GatewayError as error:
+            self.send_error(msg, error)
+
+    async def _send_outbound(self, msg: Message, user: str, body: str, oob_url: str) -> None:
+        registrations = self.host.store.registrations
+        if (
+            self.network.requires_registration
+            and await registrations.get(self.network.name, user) is None
+        ):
+            raise RegistrationRequired(
+                f"register with {self.domain} first (in your client: service discovery)"
+            )
+        contact = self.network.parse_address(msg["to"].user)
+        receipt = msg.get_plugin("request_receipt", check=True) is not None and bool(
+            msg["request_receipt"]
+        )
+        await self.network.send(
+            OutboundMessage(
+                user_jid=user,
+                from_jid=str(msg["from"]),
+                contact=contact,
+                body=body,
+                xmpp_id=msg["id"] or None,
+                thread=msg["thread"] or None,
+                subject=msg["subject"] or None,
+                oob_urls=(oob_url,) if oob_url else (),
+                receipt_requested=receipt,
+                message_type=msg["type"] or "normal",
+            )
+        )
+
+    # -- presence from users -------------------------------------------------------------------
+
+    async def _on_presence(self, pres: Presence) -> None:
+        ptype = pres["type"]
+        if ptype == "error":
+            return
+        user = pres["from"].bare
+        if not self.host.is_allowed(user):
+            if ptype in ("subscribe", "probe"):
+                self.send_presence(pto=user, pfrom=pres["to"].bare, ptype="unsubscribed")
+            return
+        if self.muc is not None and await self.muc.handle_presence(pres):
+            return
+        contact: str | None = None
+        if pres["to"].user:
+            try:
+                contact = self.network.parse_address(pres["to"].user)
+            except AddressError:
+                return
+        if ptype in ("subscribe", "subscribed", "unsubscribe", "unsubscribed"):
+            await self._on_subscription(pres, user, contact)
+        elif ptype == "probe":
+            await self._answer_probe(pres, user, contact)
+        elif ptype in ("available", "unavailable") or ptype in ("away", "xa", "dnd", "chat"):
+            await self._on_availability(pres, user, contact)
+
+    async def _on_subscription(self, pres: Presence, user: str, contact: str | None) -> None:
+        ptype = pres["type"]
+        registered = await self.host.store.registrations.get(self.network.name, user)
+        if self.network.requires_registration and registered is None:
+            if ptype == "subscribe":
+                self.send_presence(pto=user, pfrom=pres["to"].bare, ptype="unsubscribed")
+            return
+        if ptype == "subscribe":
+            self.send_presence(pto=user, pfrom=pres["to"].bare, ptype="subscribed")
+            self.send_presence(pto=user, pfrom=pres["to"].bare)
+            if contact is not None:
+                await self.host.store.contacts.add(
+                    ContactMapping(self.network.name, user, contact, subscription="both")
+                )
+                await self.host.store.contacts.update(
+                    self.network.name, user, contact, subscription="both"
+                )
+        elif ptype == "unsubscribe" and contact is not None:
+            await self.host.store.contacts.remove(self.network.name, user, contact)
+            self.send_presence(pto=user, pfrom=pres["to"].bare, ptype="unsubscribed")
+        elif ptype == "subscribed" and contact is not None:
+            await self.host.store.contacts.update(
+                self.network.name, user, contact, subscription="both"
+            )
+
+    async def _answer_probe(self, pres: Presence, user: str, contact: str | None) -> None:
+        registered = await self.host.store.registrations.get(self.network.name, user)
+        if registered is None and self.network.requires_registration:
+            self.send_presence(pto=user, pfrom=pres["to"].bare, ptype="unsubscribed")
+            return
+        self.send_presence(pto=pres["from"], pfrom=pres["to"].bare)
+
+    async def _on_availability(self, pres: Presence, user: str, contact: str | None) -> None:
+        available = pres["type"] != "unavailable"
+        resources = self.online.setdefault(user, set())
+        if available:
+            first = not resources
+            resources.add(pres["from"].resource)
+            if first and contact is None:
+                self.send_presence(pto=pres["from"], pfrom=self.domain)
+        else:
+            resources.discard(pres["from"].resource)
+            if not resources:
+                self.online.pop(user, None)
+        show = pres["show"] if available else ""
+        await self.network.user_presence(
+            UserPresence(
+                from_jid=str(pres["from"]),
+                contact=contact,
+                available=available,
+                show=show or "",
+                status=pres["status"] or "",
+            )
+        )
+
+    # -- contacts the user has not seen yet ----------------------------------------------------
+
+    async def introduce_contact(self, user: str, address: str, nick: str | None) -> None:
+        """A new contact wrote: put it in the user's roster (XEP-0356) or ask to subscribe."""
+        name = nick or self.network.display_name(address)
+        mapping = ContactMapping(self.network.name, user, address, display_name=name)
+        if not await self.host.store.contacts.add(mapping):
+            return
+        jid = self.contact_jid(address)
+        if self.privileged_roster:
+            try:
+                await self.plugin["xep_0356"].set_roster(
+                    JID(user),
+                    {
+                        str(jid): {
+                            "name": name,
+                            "subscription": "both",
+                            "groups": [self.network.title],
+                        }
+                    },
+                )
+                await self.host.store.contacts.update(
+                    self.network.name, user, address, subscription="both"
+                )
+                return
+            except (IqError, IqTimeout, PermissionError, InvalidJID) as exc:
+                log.warning(
+                    "%s: roster push for %s failed (%s); asking instead", self.domain, user, exc
+                )
+        request = self.make_presence(pto=user, pfrom=jid, ptype="subscribe")
+        request["nick"] = name
+        request.send()
+
+    def render(self, event: Any) -> None:
+        """Send the stanzas for an event from the transport (see component/render.py)."""
+        if self.muc is not None and self.muc.render(event):
+            return
+        render.send_event(self, event)

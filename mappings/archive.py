@@ -1,0 +1,132 @@
+"""The room archive: what each user's rooms said, for history on join and MAM queries.
+
+Kept per user (not per room), because each user has a connection of their own and hears
+the room only while joined, bouncer mode included. Rows are ordered by their integer id;
+``stanza_id`` is what clients see (XEP-0359) and page with (RSM).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from transports.rooms import ArchivedMessage, ArchivePage, ArchiveQuery
+
+if TYPE_CHECKING:
+    from mappings.store import Store
+
+MIGRATIONS = [
+    """
+    CREATE TABLE room_archive (
+        id {id_pk},
+        transport TEXT NOT NULL,
+        user_jid TEXT NOT NULL,
+        room TEXT NOT NULL,
+        stanza_id TEXT NOT NULL UNIQUE,
+        nick TEXT NOT NULL,
+        body TEXT NOT NULL,
+        notice INTEGER NOT NULL DEFAULT 0,
+        created_at {float} NOT NULL
+    );
+    CREATE INDEX room_archive_by_room ON room_archive (transport, user_jid, room, id)
+    """,
+]
+
+_COLUMNS = "stanza_id, nick, body, notice, created_at"
+
+
+class RoomArchive:
+    def __init__(self, store: Store, transport: str) -> None:
+        self._store = store
+        self._transport = transport
+
+    async def migrate(self) -> None:
+        await self._store.migrate("room_archive", MIGRATIONS)
+
+    async def add(
+        self, user_jid: str, room: str, nick: str, body: str, *, notice: bool = False,
+        timestamp: float | None = None,
+    ) -> ArchivedMessage:
+        message = ArchivedMessage(
+            stanza_id=str(uuid.uuid4()),
+            nick=nick,
+            body=body,
+            timestamp=time.time() if timestamp is None else timestamp,
+            notice=notice,
+        )
+        await self._store.execute(
+            "INSERT INTO room_archive (transport, user_jid, room, stanza_id, nick, body, notice,"
+            " created_at) VALUES (:transport, :user_jid, :room, :stanza_id, :nick, :body,"
+            " :notice, :created_at)",
+            transport=self._transport,
+            user_jid=user_jid,
+            room=room,
+            stanza_id=message.stanza_id,
+            nick=nick,
+            body=body,
+            notice=int(notice),
+            created_at=message.timestamp,
+        )
+        return message
+
+    async def last(self, user_jid: str, room: str, count: int) -> list[ArchivedMessage]:
+        """The last ``count`` messages, oldest first (history on join)."""
+        if count <= 0:
+            return []
+        rows = await self._store.fetch_all(
+            f"SELECT {_COLUMNS} FROM room_archive WHERE transport = :transport"
+            " AND user_jid = :user_jid AND room = :room ORDER BY id DESC LIMIT :count",
+            transport=self._transport,
+            user_jid=user_jid,
+            room=room,
+            count=count,
+        )
+        return [_message(row) for row in reversed(rows)]
+
+    async def query(self, user_jid: str, room: str, query: ArchiveQuery) -> ArchivePage:
+        """One page of a MAM query, oldest first; ``complete`` when nothing lies beyond it."""
+        where = ["transport = :transport", "user_jid = :user_jid", "room = :room"]
+        params: dict[str, object] = {
+            "transport": self._transport, "user_jid": user_jid, "room": room,
+        }
+        if query.start is not None:
+            where.append("created_at >= :start")
+            params["start"] = query.start
+        if query.end is not None:
+            where.append("created_at <= :end")
+            params["end"] = query.end
+        if query.with_nick:
+            where.append("nick = :with_nick")
+            params["with_nick"] = query.with_nick
+        for bound, op in ((query.after, ">"), (query.before, "<")):
+            if bound:
+                where.append(
+                    f"id {op} (SELECT id FROM room_archive WHERE stanza_id = :{'after' if op == '>' else 'before'})"
+                )
+                params["after" if op == ">" else "before"] = bound
+        backwards = query.before is not None
+        limit = max(0, min(query.max, 500))
+        params["limit"] = limit + 1
+        rows = await self._store.fetch_all(
+            f"SELECT {_COLUMNS} FROM room_archive WHERE {' AND '.join(where)}"
+            f" ORDER BY id {'DESC' if backwards else 'ASC'} LIMIT :limit",
+            **params,
+        )
+        complete = len(rows) <= limit
+        rows = rows[:limit]
+        if backwards:
+            rows = list(reversed(rows))
+        return ArchivePage(tuple(_message(row) for row in rows), complete)
+
+    async def forget_user(self, user_jid: str) -> None:
+        await self._store.execute(
+            "DELETE FROM room_archive WHERE transport = :transport AND user_jid = :user_jid",
+            transport=self._transport,
+            user_jid=user_jid,
+        )
+
+
+def _message(row: object) -> ArchivedMessage:
+    stanza_id, nick, body, notice, created_at = row  # type: ignore[misc]
+    return ArchivedMessage(str(stanza_id), str(nick), str(body), float(created_at), bool(notice))

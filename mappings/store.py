@@ -1,0 +1,165 @@
+"""One small store API over SQLite (default) and PostgreSQL.
+
+The SQL is written once, with named parameters, and SQLAlchemy's async engine carries it to
+aiosqlite or asyncpg. The few places where the two dialects differ (key columns, row locking)
+are spelled out here rather than hidden behind an ORM, so a reader can see what runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from mappings.contacts import Contacts
+from mappings.inbound import InboundQueue
+from mappings.message_ids import MessageIds
+from mappings.outbox import Outbox
+from mappings.registrations import Registrations
+from mappings.schema import CORE_MIGRATIONS
+from mappings.settings import UserSettings
+
+
+class StoreError(Exception):
+    """The database URL or the database itself cannot be used."""
+
+
+def engine_url(url: str) -> str:
+    """Map the config's ``sqlite:///…`` / ``postgresql://…`` to SQLAlchemy's async drivers."""
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url.removeprefix(prefix)
+    raise StoreError(f"unsupported database URL (use sqlite:/// or postgresql://): {url!r}")
+
+
+class Store:
+    """The gateway's persistent state, shared by the component and every transport."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self.registrations = Registrations(self)
+        self.contacts = Contacts(self)
+        self.outbox = Outbox(self)
+        self.inbound = InboundQueue(self)
+        self.message_ids = MessageIds(self)
+        self.settings = UserSettings(self)
+
+    @classmethod
+    async def open(cls, url: str) -> Store:
+        """Connect and bring the core schema up to date."""
+        target = engine_url(url)
+        if target.startswith("sqlite"):
+            path = Path(target.removeprefix("sqlite+aiosqlite:///"))
+            if str(path) != ":memory:":
+                path.parent.mkdir(parents=True, exist_ok=True)
+            # One connection: SQLite serialises writers anyway, and this avoids "database is
+            # locked" between our own connections.
+            engine = create_async_engine(target, pool_size=1, max_overflow=0)
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_async_engine(target, pool_size=10, max_overflow=10)
+        store = cls(engine)
+        try:
+            await store.migrate("core", CORE_MIGRATIONS)
+        except Exception as exc:
+            await engine.dispose()
+            raise StoreError(f"cannot open the database {_redact(url)}: {exc}") from exc
+        return store
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    def ddl(self, statement: str) -> str:
+        """Fill the dialect placeholders used in migrations."""
+        if self.is_postgres:
+            return statement.format(id_pk="BIGSERIAL PRIMARY KEY", float="DOUBLE PRECISION")
+        return statement.format(id_pk="INTEGER PRIMARY KEY AUTOINCREMENT", float="REAL")
+
+    async def migrate(self, name: str, migrations: Sequence[str]) -> None:
+        """Apply the migrations of ``name`` (core, or a transport's own tables) not yet applied.
+
+        Each entry is one version; entries are never edited once released, only appended.
+        """
+        async with self.transaction() as conn:
+            if self.is_postgres:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(7106500)"))
+            await conn.execute(
+                text(
+                    "CREATE TABLE IF NOT EXISTS portway_schema "
+                    "(name TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+                )
+            )
+            row = (
+                await conn.execute(
+                    text("SELECT version FROM portway_schema WHERE name = :name"), {"name": name}
+                )
+            ).first()
+            current = row[0] if row else 0
+            if current > len(migrations):
+                raise StoreError(
+                    f"the database's {name} schema is version {current}, newer than this "
+                    f"Portway knows ({len(migrations)}); upgrade Portway"
+                )
+            for script in migrations[current:]:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        await conn.execute(text(self.ddl(statement)))
+            if row is None:
+                await conn.execute(
+                    text("INSERT INTO portway_schema (name, version) VALUES (:name, :version)"),
+                    {"name": name, "version": len(migrations)},
+                )
+            else:
+                await conn.execute(
+                    text("UPDATE portway_schema SET version = :version WHERE name = :name"),
+                    {"name": name, "version": len(migrations)},
+                )
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.begin() as conn:
+            yield conn
+
+    async def execute(self, sql: str, **params: Any) -> int:
+        """Run one statement in its own transaction; return the affected row count."""
+        async with self.transaction() as conn:
+            result = await conn.execute(text(sql), params)
+            return int(result.rowcount or 0)
+
+    async def fetch_all(self, sql: str, **params: Any) -> list[Any]:
+        """All rows, each indexable by column position."""
+        async with self.transaction() as conn:
+            return list((await conn.execute(text(sql), params)).fetchall())
+
+    async def fetch_one(self, sql: str, **params: Any) -> Any | None:
+        async with self.transaction() as conn:
+            return (await conn.execute(text(sql), params)).first()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _redact(url: str) -> str:
+    head, sep, tail = url.partition("@")
+    if not sep or "://" not in head:
+        return url
+    scheme, _, credentials = head.partition("://")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{tail}"
