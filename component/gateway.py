@@ -70,7 +70,11 @@ class Gateway:
                 host.component = component
                 self.links[name] = ComponentLink(component, host, self.config.xmpp)
                 self.transports.append(transport)
-                await transport.start()
+                try:
+                    await transport.start()
+                except OSError as exc:  # typically a listen address already in use
+                    log.critical("cannot start the %s transport: %s", name, exc)
+                    return 1
                 tasks.append(asyncio.create_task(host.run_drainer(), name=f"{name}-drainer"))
                 tasks.append(
                     asyncio.create_task(OutboxWorker(transport, host).run(), name=f"{name}-outbox")

@@ -112,6 +112,9 @@ class GatewayComponent(ComponentXMPP):
         )
         for feature in FEATURES:
             disco.add_feature(feature, jid=JID(self.domain))
+        if not self.network.supports_rooms:
+            # slixmpp pulls in its MUC plugin as a dependency; do not claim to be a MUC service.
+            disco.del_feature(jid=JID(self.domain), feature="http://jabber.org/protocol/muc")
         register_stanza_plugin(Iq, GatewayQuery)
         register_stanza_plugin(Iq, Register)
         register_stanza_plugin(Register, self.plugin["xep_0004"].stanza.Form)

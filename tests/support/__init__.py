@@ -1,0 +1,1 @@
+"""Test helpers: throwaway real servers (Prosody, ngIRCd, PostgreSQL) and raw test clients."""

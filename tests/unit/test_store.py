@@ -1,0 +1,170 @@
+"""The store on both backends: registrations, contacts, the outbox and the inbound queue.
+
+Every test runs on SQLite and on a real PostgreSQL (started once per session by conftest).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from mappings.contacts import ContactMapping
+from mappings.outbox import DELIVERED, FAILED, PENDING, SENDING, RetryPolicy
+from mappings.registrations import AddressTaken, Registration
+from mappings.store import Store, StoreError
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    else:
+        opened = await Store.open(request.getfixturevalue("postgres_url"))
+        # One database for the session: start each test from empty tables.
+        for table in ("registrations", "contacts", "outbox", "inbound", "message_ids"):
+            await opened.execute(f"DELETE FROM {table}")
+    yield opened
+    await opened.close()
+
+
+def transport() -> str:
+    return "t" + uuid.uuid4().hex[:8]
+
+
+async def test_migrations_are_idempotent_and_versioned(store: Store) -> None:
+    name = transport()
+    migrations = ["CREATE TABLE {x}_a (id {id_pk})".replace("{x}", name)]
+    await store.migrate(name, migrations)
+    await store.migrate(name, migrations)  # nothing to do the second time
+    migrations.append(f"ALTER TABLE {name}_a ADD COLUMN note TEXT")
+    await store.migrate(name, migrations)
+    await store.execute(f"INSERT INTO {name}_a (note) VALUES (:n)", n="x")
+    with pytest.raises(StoreError, match="newer than this Portway knows"):
+        await store.migrate(name, migrations[:1])
+
+
+async def test_registration_binding_is_one_to_one(store: Store) -> None:
+    await store.registrations.save(Registration("sms", "alice@example.org", "+15550001111"))
+    with pytest.raises(AddressTaken) as taken:
+        await store.registrations.save(Registration("sms", "bob@example.org", "+15550001111"))
+    assert taken.value.owner == "alice@example.org"
+    # Re-saving your own binding, or binding a new number, is fine.
+    await store.registrations.save(Registration("sms", "alice@example.org", "+15550001111"))
+    await store.registrations.save(Registration("sms", "alice@example.org", "+15550002222"))
+    found = await store.registrations.by_address("sms", "+15550002222")
+    assert found is not None and found.user_jid == "alice@example.org"
+    assert await store.registrations.by_address("sms", "+15550001111") is None
+
+
+async def test_unregistering_removes_the_users_data(store: Store) -> None:
+    await store.registrations.save(Registration("email", "alice@example.org", "alice"))
+    await store.contacts.add(ContactMapping("email", "alice@example.org", "juliet@capulet.lit"))
+    await store.settings.put("email", "alice@example.org", "prefs", {"a": 1})
+    item = await store.outbox.enqueue("email", "alice@example.org", "juliet@capulet.lit", {})
+    assert item is not None
+    assert await store.registrations.remove("email", "alice@example.org")
+    assert await store.registrations.get("email", "alice@example.org") is None
+    assert await store.contacts.list("email", "alice@example.org") == []
+    assert await store.settings.get("email", "alice@example.org", "prefs") == {}
+    left = await store.outbox.get(item.id)
+    assert left is not None and left.state == FAILED and left.last_error == "unregistered"
+    assert not await store.registrations.remove("email", "alice@example.org")
+
+
+async def test_contacts(store: Store) -> None:
+    contact = ContactMapping("sms", "alice@example.org", "+15557654321", "+1 555-765-4321")
+    assert await store.contacts.add(contact)
+    assert not await store.contacts.add(contact)
+    await store.contacts.update("sms", "alice@example.org", "+15557654321", display_name="Mom")
+    got = await store.contacts.get("sms", "alice@example.org", "+15557654321")
+    assert got is not None and got.display_name == "Mom" and got.subscription == "none"
+    with pytest.raises(ValueError):
+        await store.contacts.update("sms", "alice@example.org", "+15557654321", subscription="x")
+
+
+async def test_outbox_dedup_and_lifecycle(store: Store) -> None:
+    name = transport()
+    first = await store.outbox.enqueue(name, "a@example.org", "c", {"n": 1}, dedup_key="k1")
+    assert first is not None and first.state == PENDING
+    assert await store.outbox.enqueue(name, "a@example.org", "c", {"n": 1}, dedup_key="k1") is None
+    claimed = await store.outbox.claim(name)
+    assert [item.id for item in claimed] == [first.id]
+    assert claimed[0].state == SENDING and claimed[0].attempts == 1
+    assert await store.outbox.claim(name) == []  # leased: nobody else gets it
+    await store.outbox.retry_later(first.id, "relay down", at=0)
+    again = await store.outbox.claim(name)
+    assert [item.attempts for item in again] == [2]
+    await store.outbox.mark_delivered(first.id, "remote-1")
+    done = await store.outbox.get(first.id)
+    assert done is not None and done.state == DELIVERED and done.remote_id == "remote-1"
+    assert done.last_error == "relay down"
+    assert await store.outbox.claim(name) == []
+
+
+async def test_outbox_waits_for_next_attempt(store: Store) -> None:
+    name = transport()
+    item = await store.outbox.enqueue(name, "a@example.org", "c", {}, now=1000.0)
+    assert item is not None
+    assert await store.outbox.claim(name, now=999.0) == []
+    assert len(await store.outbox.claim(name, now=1000.0)) == 1
+    await store.outbox.retry_later(item.id, "later", at=5000.0)
+    assert await store.outbox.next_due(name) == 5000.0
+    assert await store.outbox.claim(name, now=4999.0) == []
+
+
+async def test_a_crashed_workers_lease_expires(store: Store) -> None:
+    name = transport()
+    item = await store.outbox.enqueue(name, "a@example.org", "c", {}, now=1000.0)
+    assert item is not None
+    assert len(await store.outbox.claim(name, lease_seconds=60, now=1000.0)) == 1
+    # The worker died without recording anything: the row is due again after the lease.
+    assert await store.outbox.claim(name, now=1059.0) == []
+    retaken = await store.outbox.claim(name, now=1061.0)
+    assert [entry.attempts for entry in retaken] == [2]
+
+
+async def test_concurrent_claims_never_share_an_item(store: Store) -> None:
+    """Several workers (processes, on PostgreSQL) claiming at once each get distinct rows."""
+    name = transport()
+    for n in range(40):
+        await store.outbox.enqueue(name, "a@example.org", f"c{n % 4}", {"n": n})
+    others = [store]
+    if store.is_postgres:
+        others += [await Store.open(str(store.engine.url.render_as_string(False)).replace(
+            "postgresql+asyncpg", "postgresql")) for _ in range(2)]
+    batches = await asyncio.gather(
+        *(s.outbox.claim(name, limit=7) for s in others for _ in range(3))
+    )
+    ids = [item.id for batch in batches for item in batch]
+    assert len(ids) == len(set(ids))
+    for extra in others[1:]:
+        await extra.close()
+
+
+async def test_inbound_queue_order_and_dedup(store: Store) -> None:
+    name = transport()
+    for n in range(5):
+        assert await store.inbound.put(name, "a@example.org", {"n": n}, dedup_key=f"m{n}")
+    assert await store.inbound.put(name, "a@example.org", {"n": 0}, dedup_key="m0") is None
+    queued = await store.inbound.queued(name)
+    assert [event.event["n"] for event in queued] == [0, 1, 2, 3, 4]
+    await store.inbound.mark_delivered([queued[0].id, queued[1].id])
+    assert await store.inbound.backlog(name) == 3
+    # A delivered event's key still blocks a retry of the same message.
+    assert await store.inbound.put(name, "a@example.org", {"n": 1}, dedup_key="m1") is None
+
+
+def test_retry_policy_backoff_is_capped_and_jittered() -> None:
+    policy = RetryPolicy(base_seconds=2, cap_seconds=60, give_up_after_seconds=3600)
+    rng = random.Random(7)
+    delays = [policy.delay(attempt, rng) for attempt in range(1, 12)]
+    assert 1 <= delays[0] <= 2
+    assert all(30 <= d <= 60 for d in delays[6:])
+    assert len(set(delays)) == len(delays)  # jittered, not a fixed ladder
+    assert not policy.gives_up(created_at=0, now=3599)
+    assert policy.gives_up(created_at=0, now=3600)
