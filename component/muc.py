@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import deque
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import Any
@@ -78,6 +79,9 @@ class MucRouter:
         #: (full JID, room) → the nick this resource has in the room
         self.joined: dict[tuple[str, str], str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # slixmpp raises both "message" and "groupchat_message" for one groupchat stanza,
+        # and the component listens to both: the same object must be handled once.
+        self._recent: deque[Message] = deque(maxlen=64)
 
     @property
     def domain(self) -> str:
@@ -85,6 +89,12 @@ class MucRouter:
 
     def setup(self) -> None:
         self.component.add_filter("in", self._filter_iq)
+        # A subject change has no body, so slixmpp raises only "groupchat_subject" for it.
+        self.component.add_event_handler("groupchat_subject", self._on_subject)
+
+    async def _on_subject(self, msg: Message) -> None:
+        if self.component.host.is_allowed(msg["from"].bare):
+            await self.handle_message(msg)
 
     # -- JIDs ----------------------------------------------------------------------------------
 
@@ -100,7 +110,14 @@ class MucRouter:
     # -- stanzas from users --------------------------------------------------------------------
 
     async def handle_message(self, msg: Message) -> bool:
-        room = self.room_of(msg["to"])
+        if any(seen is msg for seen in self._recent):
+            return True
+        self._recent.append(msg)
+        try:
+            room = self.room_of(msg["to"])
+        except GatewayError as exc:
+            self._error_message(msg, exc.condition, exc.text, exc.error_type)
+            return True
         if room is None:
             if msg["type"] == "groupchat":
                 self._error_message(msg, "item-not-found", "not a room")
@@ -127,7 +144,7 @@ class MucRouter:
                 return True
             if msg["type"] != "groupchat":
                 raise GatewayError("send groupchat messages to a room", "bad-request", "modify")
-            if msg.xml.find(f"{{{NS_CLIENT}}}subject") is not None and not msg["body"]:
+            if msg.xml.find(f"{{{msg.namespace}}}subject") is not None and not msg["body"]:
                 await self.rooms.set_subject(sender, room, msg["subject"])
                 return True
             if msg["body"]:
@@ -141,7 +158,12 @@ class MucRouter:
         return True
 
     async def handle_presence(self, pres: Presence) -> bool:
-        room = self.room_of(pres["to"])
+        try:
+            room = self.room_of(pres["to"])
+        except GatewayError as exc:
+            if pres["type"] not in ("unavailable", "error"):
+                self._error_presence(pres, exc.condition, exc.text, exc.error_type)
+            return True
         if room is None:
             return False
         sender = str(pres["from"])
@@ -193,7 +215,7 @@ class MucRouter:
         elif isinstance(event, RoomSubject):
             for resource in event.resources:
                 msg = self._message(event.user_jid, resource, self.room_jid(event.room, event.nick))
-                ET.SubElement(msg.xml, f"{{{NS_CLIENT}}}subject").text = event.subject
+                ET.SubElement(msg.xml, f"{{{msg.namespace}}}subject").text = event.subject
                 msg.send()
         elif isinstance(event, RoomStatus):
             for resource in event.resources:
@@ -330,7 +352,10 @@ class MucRouter:
     def _filter_iq(self, stanza: StanzaBase) -> StanzaBase | None:
         if not isinstance(stanza, Iq) or stanza["type"] not in ("get", "set"):
             return stanza
-        room = self.room_of(stanza["to"])
+        try:
+            room = self.room_of(stanza["to"])
+        except GatewayError:
+            return stanza
         if room is None or stanza["to"].resource:
             return stanza
         if stanza.xml.find(f"{{{NS_DISCO_INFO}}}query") is not None and stanza["type"] == "get":

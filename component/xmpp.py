@@ -98,7 +98,7 @@ class GatewayComponent(ComponentXMPP):
             "xep_0297",
         ):
             self.register_plugin(plugin)
-        self.plugin["xep_0092"].name = "Portway"
+        self.plugin["xep_0092"].software_name = "Portway"
         self.plugin["xep_0092"].version = VERSION
         # Receipts are ours to send, when the foreign network confirms delivery.
         self.plugin["xep_0184"].auto_ack = False
@@ -112,9 +112,7 @@ class GatewayComponent(ComponentXMPP):
         )
         for feature in FEATURES:
             disco.add_feature(feature, jid=JID(self.domain))
-        if not self.network.supports_rooms:
-            # slixmpp pulls in its MUC plugin as a dependency; do not claim to be a MUC service.
-            disco.del_feature(jid=JID(self.domain), feature="http://jabber.org/protocol/muc")
+
         register_stanza_plugin(Iq, GatewayQuery)
         register_stanza_plugin(Iq, Register)
         register_stanza_plugin(Register, self.plugin["xep_0004"].stanza.Form)
@@ -165,6 +163,12 @@ class GatewayComponent(ComponentXMPP):
 
     async def _on_session_start(self, _event: Any) -> None:
         """Tell registered users we are back, so their clients show the gateway online."""
+        if not self.network.supports_rooms:
+            # slixmpp's MUC plugin comes in as a dependency, and its post-init (at connect)
+            # advertises MUC; this component is not a MUC service.
+            self.plugin["xep_0030"].del_feature(
+                jid=JID(self.domain), feature="http://jabber.org/protocol/muc"
+            )
         for registration in await self.host.store.registrations.list(self.network.name):
             self.send_presence(pto=registration.user_jid, pfrom=self.domain, ptype="probe")
             self.send_presence(pto=registration.user_jid, pfrom=self.domain)

@@ -67,12 +67,16 @@ class GatewayProcess:
         self.start()
         await self.wait_health(attached, timeout)
 
-    async def wait_health(self, attached: bool = True, timeout: float = START_TIMEOUT) -> dict[str, Any]:
+    async def wait_health(
+        self, attached: bool = True, timeout: float = START_TIMEOUT
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         last: Any = None
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise AssertionError(f"portway exited with {self.process.returncode}:\n{self.log()}")
+                raise AssertionError(
+                    f"portway exited with {self.process.returncode}:\n{self.log()}"
+                )
             try:
                 status, body = await asyncio.to_thread(self.health)
                 last = body

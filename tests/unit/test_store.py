@@ -135,8 +135,14 @@ async def test_concurrent_claims_never_share_an_item(store: Store) -> None:
         await store.outbox.enqueue(name, "a@example.org", f"c{n % 4}", {"n": n})
     others = [store]
     if store.is_postgres:
-        others += [await Store.open(str(store.engine.url.render_as_string(False)).replace(
-            "postgresql+asyncpg", "postgresql")) for _ in range(2)]
+        others += [
+            await Store.open(
+                str(store.engine.url.render_as_string(False)).replace(
+                    "postgresql+asyncpg", "postgresql"
+                )
+            )
+            for _ in range(2)
+        ]
     batches = await asyncio.gather(
         *(s.outbox.claim(name, limit=7) for s in others for _ in range(3))
     )
