@@ -16,7 +16,10 @@ http: {listen: 127.0.0.1:8380, public_url: https://gw.example.org/}
 admins: [admin@example.org]
 allowed_domains: [Example.org]
 transports:
-  irc: {jid: irc.example.org, secret: "${IRC_SECRET}", servers: {irc.libera.chat: {port: 6697, tls: true}}}
+  irc:
+    jid: irc.example.org
+    secret: "${IRC_SECRET}"
+    servers: {irc.libera.chat: {port: 6697, tls: true}}
 """
 
 
