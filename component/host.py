@@ -173,7 +173,12 @@ class Host:
                     continue
                 return
             for queued in batch:
-                await self._emit(event_from_dict(queued.event))
+                try:
+                    await self._emit(event_from_dict(queued.event))
+                except (KeyError, TypeError, ValueError):
+                    # A malformed or unknown event must not hold up everything behind it.
+                    log.exception("%s: dropping inbound event %s", self._domain, queued.id)
+                    self.metrics.inbound_rejected.labels(self.transport_name, "unrenderable").inc()
             if not self._connected or not await self._server_has_processed(
                 {q.user_jid for q in batch}
             ):

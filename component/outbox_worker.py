@@ -113,8 +113,9 @@ class OutboxWorker:
         await self.host.store.outbox.mark_failed(item.id, reason)
         self.host.metrics.outbox_failed.labels(self.transport.name).inc()
         await self.host.deliver(
+            # To the full JID: servers bounce error messages addressed to a bare JID.
             DeliveryReport(
-                message.user_jid,
+                message.from_jid,
                 message.contact,
                 message.xmpp_id or f"outbox-{item.id}",
                 False,

@@ -19,6 +19,7 @@ from slixmpp.xmlstream.handler import CoroutineCallback
 from slixmpp.xmlstream.matcher import StanzaPath
 
 from component import render
+from component.occupancy import RoomOccupancy
 from component.stanzas import GatewayQuery, form_values, missing_required, render_form
 from mappings.contacts import ContactMapping
 from mappings.registrations import AddressTaken, Registration
@@ -28,6 +29,8 @@ from transports.base import (
     GatewayError,
     OutboundMessage,
     RegistrationRequired,
+    RoomLeave,
+    RoomPost,
     Transport,
     UserPresence,
 )
@@ -66,6 +69,7 @@ class GatewayComponent(ComponentXMPP):
         self.online: dict[str, set[str]] = {}
         self.privileged_roster = False
         self.muc: MucRouter | None = None
+        self.occupancy = RoomOccupancy(self)
         # We answer subscriptions and probes ourselves, from the store.
         self.del_event_handler("presence_probe", self._handle_probe)
         self.auto_authorize = None
@@ -75,7 +79,7 @@ class GatewayComponent(ComponentXMPP):
         if transport.supports_rooms:
             from component.muc import MucRouter
 
-            self.muc = MucRouter(self, transport)
+            self.muc = MucRouter(self, cast(Any, transport))
             self.muc.setup()
 
     # -- setup ---------------------------------------------------------------------------------
@@ -288,6 +292,8 @@ class GatewayComponent(ComponentXMPP):
     # -- messages from users -------------------------------------------------------------------
 
     async def _on_message(self, msg: Message) -> None:
+        if self.occupancy.is_room_traffic(msg) or (msg["type"] == "groupchat" and not self.muc):
+            return  # what rooms our contacts sit in say: not addressed to the gateway
         if msg["type"] == "error":
             log.info("%s: error from %s: %s", self.domain, msg["from"], msg["error"]["condition"])
             return
@@ -348,6 +354,9 @@ class GatewayComponent(ComponentXMPP):
     # -- presence from users -------------------------------------------------------------------
 
     async def _on_presence(self, pres: Presence) -> None:
+        if self.occupancy.is_room_traffic(pres):
+            self.occupancy.on_room_presence(pres)
+            return
         ptype = pres["type"]
         if ptype == "error":
             return
@@ -463,4 +472,9 @@ class GatewayComponent(ComponentXMPP):
         """Send the stanzas for an event from the transport (see component/render.py)."""
         if self.muc is not None and self.muc.render(event):
             return
-        render.send_event(self, event)
+        if isinstance(event, RoomPost):
+            self.occupancy.post(event)
+        elif isinstance(event, RoomLeave):
+            self.occupancy.leave(event)
+        else:
+            render.send_event(self, event)

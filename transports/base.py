@@ -215,6 +215,40 @@ class DeliveryReport:
     reason: str = ""
 
 
+@event_kind("room-post")
+@dataclass(frozen=True)
+class RoomPost:
+    """A contact posts into a MUC room of the XMPP side (a hook into ops@conference…).
+
+    The contact must be an occupant first; the component joins it under ``nick`` as needed.
+    """
+
+    room_jid: str  # bare JID of the MUC room
+    contact: str  # the occupant is <format_address(contact)>@<component domain>
+    nick: str
+    body: str
+    remote_id: str | None = None  # becomes the groupchat message's origin-id
+
+    @property
+    def user_jid(self) -> str:
+        """The inbound queue files events by recipient: for a room post, the room."""
+        return self.room_jid
+
+
+@event_kind("room-leave")
+@dataclass(frozen=True)
+class RoomLeave:
+    """The contact leaves a MUC room it had joined to post."""
+
+    room_jid: str
+    contact: str
+    nick: str
+
+    @property
+    def user_jid(self) -> str:
+        return self.room_jid
+
+
 # ---------------------------------------------------------------------------------------------
 # Forms (registration and ad-hoc commands); the component renders them as XEP-0004.
 

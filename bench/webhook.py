@@ -1,0 +1,200 @@
+"""Benchmark: inbound webhook posts delivered to an XMPP client (not a timed test).
+
+Run: ``python bench/webhook.py [--posts 2000] [--concurrency 32] [--seconds 10]``.
+
+It starts a throwaway Prosody and the real gateway (``portway run``), logs a client in, and
+measures three numbers on this machine:
+
+1. the ceiling: posts per second a plain aiohttp handler answering 202 takes, with the same
+   client and concurrency;
+2. throughput: posts per second from the first POST until the client has received the last
+   message (every post is stored durably before its 202, then delivered over XMPP);
+3. p99 latency (POST sent → message received by the client) at a steady 100 posts/s.
+
+The target is throughput at least 30% of the ceiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+from support.gateway import GatewayProcess  # noqa: E402
+from support.ports import free_port  # noqa: E402
+from support.prosody import Prosody  # noqa: E402
+from support.xmpp_client import XmppClient  # noqa: E402
+
+TOKEN = "bench-token-0123456789"
+COMPONENT = {"hooks.example.org": "hooks-component-bench"}
+
+
+async def ceiling(posts: int, concurrency: int) -> float:
+    """Posts per second a bare aiohttp handler answering 202 takes."""
+
+    async def accept(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({"id": "x"}, status=202)
+
+    app = web.Application()
+    app.router.add_post("/hooks/{name}", accept)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        return await blast(f"http://127.0.0.1:{port}", posts, concurrency, lambda _n: None)
+    finally:
+        await runner.cleanup()
+
+
+async def blast(base: str, posts: int, concurrency: int, on_accepted: Any) -> float:
+    """POST ``posts`` messages with ``concurrency`` workers; posts/s until all answered."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(posts):
+        queue.put_nowait(n)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/plain"}
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            n = queue.get_nowait()
+            async with session.post(f"{base}/hooks/bench", data=f"post {n}", headers=headers) as r:
+                assert r.status == 202, await r.text()
+            on_accepted(n)
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        return posts / (time.perf_counter() - started)
+
+
+async def throughput(
+    gateway: GatewayProcess, client: XmppClient, posts: int, concurrency: int
+) -> tuple[float, float]:
+    """Posts per second answered 202, and from the first POST to the last message received."""
+    received = 0
+    done = asyncio.Event()
+
+    def on_message(msg: Any) -> None:
+        nonlocal received
+        if msg["body"].startswith("post "):
+            received += 1
+            if received == posts:
+                done.set()
+
+    client.xmpp.add_event_handler("message", on_message)
+    started = time.perf_counter()
+    accepted = await blast(gateway.base_url, posts, concurrency, lambda _n: None)
+    await asyncio.wait_for(done.wait(), 300)
+    client.xmpp.del_event_handler("message", on_message)
+    return accepted, posts / (time.perf_counter() - started)
+
+
+async def latency(
+    gateway: GatewayProcess, client: XmppClient, rate: int, seconds: int
+) -> list[float]:
+    """Seconds from each POST to its message arriving, at a steady ``rate`` posts/s."""
+    sent: dict[str, float] = {}
+    arrived: dict[str, float] = {}
+    total = rate * seconds
+    done = asyncio.Event()
+
+    def on_message(msg: Any) -> None:
+        body = msg["body"]
+        if body.startswith("lat ") and body in sent:
+            arrived[body] = time.perf_counter()
+            if len(arrived) == total:
+                done.set()
+
+    client.xmpp.add_event_handler("message", on_message)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/plain"}
+    async with aiohttp.ClientSession() as session:
+
+        async def one(body: str) -> None:
+            sent[body] = time.perf_counter()
+            async with session.post(
+                f"{gateway.base_url}/hooks/bench", data=body, headers=headers
+            ) as r:
+                assert r.status == 202, await r.text()
+
+        tasks = []
+        start = time.perf_counter()
+        for n in range(total):
+            delay = start + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(f"lat {n}")))
+        await asyncio.gather(*tasks)
+        await asyncio.wait_for(done.wait(), 120)
+    client.xmpp.del_event_handler("message", on_message)
+    return sorted(arrived[body] - sent[body] for body in arrived)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--posts", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=10, help="length of the 100/s run")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="portway-bench-") as tmp:
+        workdir = Path(tmp)
+        prosody = Prosody(workdir / "prosody", components=COMPONENT)
+        prosody.register("alice", "alice-pw")
+        prosody.start()
+        gateway = GatewayProcess(
+            workdir / "gateway",
+            {
+                "xmpp": {"host": "127.0.0.1", "port": prosody.component_port},
+                "allowed_domains": ["example.org"],
+                "log_level": "WARNING",
+                "transports": {
+                    "webhook": {
+                        "jid": "hooks.example.org",
+                        "secret": COMPONENT["hooks.example.org"],
+                        "rate_per_minute": 10_000_000,
+                        "hooks": [{"name": "bench", "owner": "alice@example.org", "token": TOKEN}],
+                    }
+                },
+            },
+        )
+        client = XmppClient("alice@example.org", "alice-pw", "127.0.0.1", prosody.c2s_port)
+        try:
+            await gateway.astart()
+            await client.connect()
+            roof = await ceiling(args.posts, args.concurrency)
+            accepted, rate = await throughput(gateway, client, args.posts, args.concurrency)
+            delays = await latency(gateway, client, 100, args.seconds)
+        finally:
+            await client.disconnect()
+            gateway.stop()
+            prosody.stop()
+
+    p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
+    print(f"ceiling (plain aiohttp, 202):   {roof:8.0f} posts/s")
+    print(f"gateway, answered 202 (stored): {accepted:8.0f} posts/s")
+    print(
+        f"gateway, delivered over XMPP:   {rate:8.0f} posts/s  ({rate / roof:.0%} of ceiling;"
+        " target 30%)"
+    )
+    print(
+        f"latency at 100 posts/s:         p50 {statistics.median(delays) * 1000:.1f} ms,"
+        f" p99 {p99 * 1000:.1f} ms ({len(delays)} posts)"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,154 @@
+"""``POST {public_url}/hooks/<name>``: services posting into XMPP.
+
+The checks run cheapest-first and never deliver before all of them pass: unknown hook (404),
+size (413, before reading more than the limit), secret or signature (401), rate (429), body
+(400/415). The 202 goes out only after ``host.deliver(..., durable=True)`` returned, i.e. once
+the message is stored in the inbound queue, so an accepted post survives a crash or an XMPP
+outage. The queue's dedup key (hook, post id, target) is what refuses a replayed
+``webhook-id`` and what makes a sender's retry after a lost 202 harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from mappings.hooks import Hook
+from transports.base import InboundMessage, RoomPost, TransportHost
+from transports.webhook.directory import HookDirectory
+from transports.webhook.payloads import PayloadError, Post, parse_post
+from transports.webhook.rate_limit import RateLimiter, retry_after_header
+from transports.webhook.settings import WebhookSettings
+from transports.webhook.signing import SignatureError, bearer_matches, is_signed, verify
+
+log = logging.getLogger(__name__)
+
+MAX_ID_LENGTH = 200
+
+
+class HookEndpoint:
+    """The aiohttp handler for every hook's inbound URL."""
+
+    def __init__(
+        self,
+        settings: WebhookSettings,
+        host: TransportHost,
+        directory: HookDirectory,
+        limiter: RateLimiter,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._host = host
+        self._directory = directory
+        self._limiter = limiter
+        self._clock = clock
+
+    async def handle(self, request: web.Request) -> web.Response:
+        hook = await self._directory.get(request.match_info["name"])
+        if hook is None:
+            return _answer(404, error="no such hook")
+        body = await _read_limited(request, self._settings.max_body_bytes)
+        if body is None:
+            return _answer(413, error=f"the body is over {self._settings.max_body_bytes} bytes")
+        refusal = self._authenticate(hook, request, body)
+        if refusal:
+            return _answer(
+                401, error=refusal, headers={"WWW-Authenticate": 'Bearer realm="portway"'}
+            )
+        wait = self._limiter.take(
+            hook.name, hook.rate_per_minute or self._settings.rate_per_minute
+        )
+        if wait > 0:
+            return _answer(
+                429,
+                error="too many posts to this hook; retry later",
+                headers={"Retry-After": retry_after_header(wait)},
+            )
+        try:
+            post = parse_post(request.headers.get("Content-Type", ""), body)
+            targets = choose_targets(hook, post)
+        except PayloadError as error:
+            return _answer(error.status, error=error.text)
+        post_id = request.headers.get("webhook-id") or uuid.uuid4().hex
+        if len(post_id) > MAX_ID_LENGTH:
+            return _answer(400, error=f"webhook-id is over {MAX_ID_LENGTH} characters")
+        try:
+            fresh = await self._deliver(hook, post, targets, post_id)
+        except Exception:
+            log.exception("hook %s: storing a post failed", hook.name)
+            return _answer(
+                503, error="cannot store the message now", headers={"Retry-After": "30"}
+            )
+        if not fresh:
+            return _answer(409, error="this webhook-id was received before", id=post_id)
+        log.info("hook %s: post %s accepted for %d target(s)", hook.name, post_id, len(targets))
+        return _answer(202, id=post_id)
+
+    def _authenticate(self, hook: Hook, request: web.Request, body: bytes) -> str | None:
+        """Why the request is refused, or ``None`` if it carries the hook's secret."""
+        if is_signed(request.headers):
+            try:
+                verify(hook.secret, request.headers, body, self._clock())
+            except SignatureError as error:
+                return str(error)
+            return None
+        authorization = request.headers.get("Authorization")
+        if authorization is None:
+            return "send Authorization: Bearer <secret>, or a Standard Webhooks signature"
+        if not bearer_matches(hook.secret, authorization):
+            return "wrong secret"
+        return None
+
+    async def _deliver(
+        self, hook: Hook, post: Post, targets: tuple[str, ...], post_id: str
+    ) -> bool:
+        """Store one event per target; whether any was new (not a replay)."""
+        fresh = False
+        for target in targets:
+            event: Any
+            if target in hook.rooms:
+                event = RoomPost(target, hook.name, hook.nick or hook.name, post.text, post_id)
+            else:
+                event = InboundMessage(target, hook.name, post.text, remote_id=post_id)
+            stored = await self._host.deliver(
+                event, dedup_key=f"{hook.name}|{post_id}|{target}", durable=True
+            )
+            fresh = fresh or stored
+        return fresh
+
+
+def choose_targets(hook: Hook, post: Post) -> tuple[str, ...]:
+    """The post's ``to`` among the hook's targets, or all of them."""
+    targets = hook.recipients + hook.rooms
+    if not post.to:
+        return targets
+    unknown = [jid for jid in post.to if jid not in targets]
+    if unknown:
+        raise PayloadError(
+            f"to names {', '.join(unknown)}, which is not a target of this hook"
+            f" (targets: {', '.join(targets)})"
+        )
+    return tuple(dict.fromkeys(post.to))
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The body, or ``None`` as soon as it is known to be over ``limit`` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _answer(status: int, *, headers: dict[str, str] | None = None, **fields: str) -> web.Response:
+    return web.json_response(fields, status=status, headers=headers)

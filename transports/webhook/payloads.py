@@ -1,0 +1,228 @@
+"""What services post to a hook, turned into the text of one XMPP message.
+
+Services do not agree on a format, so a hook takes the common ones: plain text, JSON with
+``text`` (Slack's incoming webhooks) or ``body``, Alertmanager and Grafana alert notifications,
+and HTML form posts. Everything here is pure: bytes and a content type in, a :class:`Post` or
+a :class:`PayloadError` (with the HTTP status to answer) out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from email.message import Message
+from email.parser import BytesParser
+from typing import Any
+from urllib.parse import parse_qs
+
+# Characters XML 1.0 cannot carry: they would break the stanza, so they are dropped.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|>\s]+)(?:\|([^>]+))?>")
+
+
+class PayloadError(Exception):
+    """The body cannot be read; ``status`` is the HTTP answer (400 or 415)."""
+
+    def __init__(self, text: str, status: int = 400) -> None:
+        super().__init__(text)
+        self.text = text
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Post:
+    """The message a post makes, and which of the hook's targets it asks for (none: all)."""
+
+    text: str
+    to: tuple[str, ...] = ()
+
+
+def parse_post(content_type: str, body: bytes) -> Post:
+    """Read a posted body by its ``Content-Type`` header (none: plain text)."""
+    media, charset = media_type(content_type)
+    if media == "text/plain":
+        return _post(_decode(body, charset), ())
+    if media == "application/json" or media.endswith("+json"):
+        return parse_json(_load_json(_decode(body, charset)))
+    if media == "application/x-www-form-urlencoded":
+        return parse_form(_form_fields(_decode(body, charset)))
+    if media == "multipart/form-data":
+        return parse_form(_multipart_fields(content_type, body))
+    raise PayloadError(
+        f"unsupported content type {media}; send text/plain, application/json,"
+        " application/x-www-form-urlencoded or multipart/form-data",
+        415,
+    )
+
+
+def parse_json(data: Any) -> Post:
+    """A JSON object: alert notifications, Slack-style ``text``, or ``body``."""
+    if not isinstance(data, dict):
+        raise PayloadError("the JSON body must be an object")
+    to = _targets(data.get("to"))
+    if isinstance(data.get("alerts"), list):
+        return _post("\n".join(alert_line(alert) for alert in data["alerts"]), to)
+    if "ruleName" in data and "state" in data:
+        return _post(legacy_grafana_line(data), to)
+    if isinstance(data.get("text"), str) and data["text"].strip():
+        return _post(slack_text(data["text"]), to)
+    if isinstance(data.get("body"), str):
+        return _post(data["body"], to)
+    attachments = _slack_attachments(data)
+    if attachments:
+        return _post(attachments, to)
+    raise PayloadError("the JSON object needs a text or body string, or alerts")
+
+
+def parse_form(fields: dict[str, list[str]]) -> Post:
+    """Form fields ``text`` or ``body`` and ``to``; or Slack's ``payload`` holding JSON."""
+    if "payload" in fields:
+        return parse_json(_load_json(fields["payload"][0]))
+    text = (fields.get("text") or fields.get("body") or [""])[0]
+    if not text.strip():
+        raise PayloadError("the form needs a text or body field")
+    return _post(text, _targets(fields.get("to")))
+
+
+def alert_line(alert: Any) -> str:
+    """One Alertmanager or Grafana alert: ``[FIRING] HighCPU on db1: CPU above 90%``."""
+    if not isinstance(alert, dict):
+        raise PayloadError("each entry of alerts must be an object")
+    labels = _mapping(alert.get("labels"))
+    notes = _mapping(alert.get("annotations"))
+    status = str(alert.get("status") or "unknown").upper()
+    name = str(labels.get("alertname") or "alert")
+    where = labels.get("instance") or labels.get("job")
+    detail = (
+        notes.get("summary")
+        or notes.get("description")
+        or notes.get("message")
+        or alert.get("valueString")
+    )
+    line = f"[{status}] {name}"
+    if where:
+        line += f" on {where}"
+    if detail:
+        line += f": {' '.join(str(detail).split())}"
+    return line
+
+
+def legacy_grafana_line(data: dict[str, Any]) -> str:
+    """Grafana's legacy alerting notification (``ruleName``, ``state``, ``evalMatches``)."""
+    line = f"[{str(data['state']).upper()}] {data['ruleName']}"
+    if data.get("message"):
+        line += f": {' '.join(str(data['message']).split())}"
+    matches = data.get("evalMatches")
+    if isinstance(matches, list) and matches:
+        values = ", ".join(
+            f"{match.get('metric')}={match.get('value')}"
+            for match in matches
+            if isinstance(match, dict)
+        )
+        line += f" ({values})"
+    return line
+
+
+def slack_text(text: str) -> str:
+    """Slack ``mrkdwn`` to plain text: ``<url|label>`` links and the three escaped characters."""
+    text = _SLACK_LINK.sub(
+        lambda link: f"{link.group(2)} ({link.group(1)})" if link.group(2) else link.group(1), text
+    )
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def clean_text(text: str) -> str:
+    """Line ends normalised, characters XML cannot carry removed, outer blank space trimmed."""
+    return _NOT_XML.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
+
+
+def _post(text: str, to: tuple[str, ...]) -> Post:
+    text = clean_text(text)
+    if not text:
+        raise PayloadError("nothing to deliver: the message is empty")
+    return Post(text, to)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _slack_attachments(data: dict[str, Any]) -> str:
+    """Text of Slack ``attachments`` (``fallback`` is Slack's own plain-text rendering)."""
+    attachments = data.get("attachments")
+    if not isinstance(attachments, list):
+        return ""
+    parts = [
+        str(item.get("fallback") or item.get("text") or item.get("title") or "")
+        for item in attachments
+        if isinstance(item, dict)
+    ]
+    return slack_text("\n".join(part for part in parts if part))
+
+
+def _targets(value: Any) -> tuple[str, ...]:
+    if value is None or value == [] or value == "":
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise PayloadError("to must be a JID or a list of JIDs")
+    return tuple(item.strip().lower() for item in items)
+
+
+def _decode(body: bytes, charset: str | None) -> str:
+    encoding = charset or "utf-8"
+    try:
+        return body.decode(encoding)
+    except LookupError:
+        raise PayloadError(f"unknown charset {encoding}", 415) from None
+    except UnicodeDecodeError:
+        raise PayloadError(f"the body is not valid {encoding}") from None
+
+
+def _load_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise PayloadError(f"the body is not valid JSON: {exc}") from None
+
+
+def _form_fields(text: str) -> dict[str, list[str]]:
+    try:
+        return parse_qs(text, keep_blank_values=True, strict_parsing=bool(text))
+    except ValueError:
+        raise PayloadError("the body is not a valid form (name=value&…)") from None
+
+
+def media_type(content_type: str) -> tuple[str, str | None]:
+    """``text/plain; charset=latin-1`` → ``("text/plain", "latin-1")``."""
+    header = Message()
+    header["Content-Type"] = content_type or "text/plain"
+    charset = header.get_param("charset")
+    media = header.get_content_type()
+    if content_type and content_type.split(";", 1)[0].strip().lower() != media:
+        media = "invalid"  # the email parser reads a malformed type as text/plain; we don't
+    return media, charset if isinstance(charset, str) else None
+
+
+def _multipart_fields(content_type: str, body: bytes) -> dict[str, list[str]]:
+    """Text fields of a ``multipart/form-data`` body (file parts are ignored)."""
+    try:
+        head = b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n"
+    except UnicodeEncodeError:
+        raise PayloadError("the Content-Type header is not valid") from None
+    message = BytesParser().parsebytes(head + body)
+    if not message.is_multipart():
+        raise PayloadError("the body is not valid multipart/form-data")
+    fields: dict[str, list[str]] = {}
+    for part in message.get_payload():
+        assert isinstance(part, Message)
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or part.get_filename():
+            continue
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            fields.setdefault(name, []).append(
+                _decode(payload, part.get_content_charset() or "utf-8")
+            )
+    return fields
