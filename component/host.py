@@ -88,6 +88,9 @@ class Host:
     ) -> None:
         self._app.router.add_route(method, path, handler)
 
+    def count_rejected(self, reason: str) -> None:
+        self.metrics.inbound_rejected.labels(self.transport_name, reason).inc()
+
     async def deliver(
         self, event: Any, *, dedup_key: str | None = None, durable: bool = False
     ) -> bool:
@@ -143,12 +146,19 @@ class Host:
     async def _emit(self, event: Any) -> None:
         assert self.component is not None
         if isinstance(event, InboundMessage) and event.message_type in ("chat", "normal"):
-            key = (event.user_jid, event.contact)
-            if key not in self._known_contacts:
-                await self.component.introduce_contact(event.user_jid, event.contact, event.nick)
-                self._known_contacts.add(key)
+            await self.ensure_contact(event.user_jid, event.contact, event.nick)
         self.component.render(event)
         self.metrics.inbound_delivered.labels(self.transport_name).inc()
+
+    async def ensure_contact(self, user_jid: str, address: str, nick: str | None) -> None:
+        """Put a contact the user talks with into their roster, once (see introduce_contact)."""
+        assert self.component is not None
+        if not self.component.network.roster_contacts:
+            return
+        key = (user_jid.split("/", 1)[0], address)
+        if key not in self._known_contacts:
+            await self.component.introduce_contact(key[0], address, nick)
+            self._known_contacts.add(key)
 
     async def run_drainer(self) -> None:
         """Deliver the inbound queue in order whenever the component is attached."""

@@ -336,20 +336,20 @@ class GatewayComponent(ComponentXMPP):
         receipt = msg.get_plugin("request_receipt", check=True) is not None and bool(
             msg["request_receipt"]
         )
-        await self.network.send(
-            OutboundMessage(
-                user_jid=user,
-                from_jid=str(msg["from"]),
-                contact=contact,
-                body=body,
-                xmpp_id=msg["id"] or None,
-                thread=msg["thread"] or None,
-                subject=msg["subject"] or None,
-                oob_urls=(oob_url,) if oob_url else (),
-                receipt_requested=receipt,
-                message_type=msg["type"] or "normal",
-            )
+        message = OutboundMessage(
+            user_jid=user,
+            from_jid=str(msg["from"]),
+            contact=contact,
+            body=body,
+            xmpp_id=msg["id"] or None,
+            thread=msg["thread"] or None,
+            subject=msg["subject"] or None,
+            oob_urls=(oob_url,) if oob_url else (),
+            receipt_requested=receipt,
+            message_type=msg["type"] or "normal",
         )
+        await self.network.send(message)
+        await self.host.ensure_contact(user, contact, None)
 
     # -- presence from users -------------------------------------------------------------------
 

@@ -44,8 +44,8 @@ class Contacts:
     ) -> list[ContactMapping]:
         rows = await self._store.fetch_all(
             "SELECT transport, user_jid, address, display_name, subscription FROM contacts "
-            "WHERE (:transport IS NULL OR transport = :transport) "
-            "AND (:user_jid IS NULL OR user_jid = :user_jid) "
+            "WHERE (CAST(:transport AS TEXT) IS NULL OR transport = :transport) "
+            "AND (CAST(:user_jid AS TEXT) IS NULL OR user_jid = :user_jid) "
             "ORDER BY transport, user_jid, address",
             transport=transport,
             user_jid=user_jid,

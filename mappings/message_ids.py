@@ -70,7 +70,7 @@ class MessageIds:
         row = await self._store.fetch_one(
             f"SELECT {_COLUMNS} FROM message_ids WHERE transport = :transport "
             "AND user_jid = :user_jid AND contact = :contact "
-            "AND (:direction IS NULL OR direction = :direction) "
+            "AND (CAST(:direction AS TEXT) IS NULL OR direction = :direction) "
             "AND remote_id IS NOT NULL ORDER BY id DESC LIMIT 1",
             transport=transport,
             user_jid=user_jid,

@@ -62,7 +62,8 @@ class Registrations:
     async def list(self, transport: str | None = None) -> list[Registration]:
         rows = await self._store.fetch_all(
             "SELECT transport, user_jid, address, data, created_at FROM registrations "
-            "WHERE :transport IS NULL OR transport = :transport ORDER BY transport, user_jid",
+            "WHERE CAST(:transport AS TEXT) IS NULL OR transport = :transport"
+            " ORDER BY transport, user_jid",
             transport=transport,
         )
         return [_registration(row) for row in rows]

@@ -22,6 +22,7 @@ SMS_MIGRATIONS: list[str] = [
         sid TEXT PRIMARY KEY,
         outbox_id INTEGER,
         user_jid TEXT NOT NULL,
+        from_jid TEXT NOT NULL,
         contact TEXT NOT NULL,
         xmpp_id TEXT,
         receipt_requested INTEGER NOT NULL,
@@ -43,6 +44,7 @@ class SentSms:
     sid: str
     outbox_id: int | None
     user_jid: str
+    from_jid: str  # the sending resource: error stanzas to a bare JID are dropped (RFC 6121)
     contact: str
     xmpp_id: str | None
     receipt_requested: bool
@@ -51,7 +53,9 @@ class SentSms:
 
 
 _FINAL_SQL = ", ".join(f"'{status}'" for status in sorted(FINAL_STATUSES))
-_COLUMNS = "sid, outbox_id, user_jid, contact, xmpp_id, receipt_requested, status, error_code"
+_COLUMNS = (
+    "sid, outbox_id, user_jid, from_jid, contact, xmpp_id, receipt_requested, status, error_code"
+)
 
 
 class SmsMessages:
@@ -65,11 +69,12 @@ class SmsMessages:
         now = time.time()
         await self._store.execute(
             f"INSERT INTO sms_messages ({_COLUMNS}, created_at, updated_at) VALUES (:sid,"
-            " :outbox_id, :user_jid, :contact, :xmpp_id, :receipt_requested, :status,"
+            " :outbox_id, :user_jid, :from_jid, :contact, :xmpp_id, :receipt_requested, :status,"
             " :error_code, :now, :now) ON CONFLICT (sid) DO NOTHING",
             sid=sms.sid,
             outbox_id=sms.outbox_id,
             user_jid=sms.user_jid,
+            from_jid=sms.from_jid,
             contact=sms.contact,
             xmpp_id=sms.xmpp_id,
             receipt_requested=1 if sms.receipt_requested else 0,
@@ -114,9 +119,10 @@ def _sms(row: Any) -> SentSms:
         sid=row[0],
         outbox_id=None if row[1] is None else int(row[1]),
         user_jid=row[2],
-        contact=row[3],
-        xmpp_id=row[4],
-        receipt_requested=bool(row[5]),
-        status=row[6],
-        error_code=row[7],
+        from_jid=row[3],
+        contact=row[4],
+        xmpp_id=row[5],
+        receipt_requested=bool(row[6]),
+        status=row[7],
+        error_code=row[8],
     )

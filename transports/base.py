@@ -339,6 +339,9 @@ class TransportHost(Protocol):
     ) -> None:
         """Serve ``path`` on the shared HTTP listener (Twilio callbacks, hooks, media)."""
 
+    def count_rejected(self, reason: str) -> None:
+        """Count refused inbound traffic (unknown recipient, bad signature) on /metrics."""
+
     async def deliver(
         self, event: Any, *, dedup_key: str | None = None, durable: bool = False
     ) -> bool:
@@ -364,6 +367,9 @@ class Transport(ABC):
     title: ClassVar[str]
     #: whether users must register before sending (no open relay)
     requires_registration: ClassVar[bool] = True
+    #: whether a contact that writes, or is written to, is added to the user's roster (SMS,
+    #: email, hooks); IRC nicks come and go too fast for that
+    roster_contacts: ClassVar[bool] = True
     #: whether contacts can be group chats: the component then routes room stanzas through
     #: component/muc.py (MUC semantics) instead of the one-to-one path
     supports_rooms: ClassVar[bool] = False

@@ -1,0 +1,135 @@
+"""The inbound SMTP listener (aiosmtpd): one handler method per SMTP event.
+
+Refusals happen as early as SMTP allows, because a refusal is what makes the sending server,
+not us, responsible for telling the sender: unknown users and every other domain at RCPT (we
+are never a relay), oversize mail at MAIL/DATA (552, by aiosmtpd's size limit), spam and policy
+at the end of DATA. The 250 after DATA is given only once the mail is stored for every
+recipient; until then the sender keeps it and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from transports.base import AddressError
+from transports.email.addressing import normalise_address, split_recipient
+from transports.email.inbox import MailInbox, Refused
+from transports.email.incoming_mail import UNREADABLE, IncomingMail, read_mail
+
+if TYPE_CHECKING:
+    from transports.email.settings import EmailSettings
+
+log = logging.getLogger(__name__)
+
+ACCEPTED = "250 2.0.0 Message accepted for delivery"
+TRY_LATER = "451 4.3.0 Temporary failure storing the message; please try again later"
+
+
+class MailHandler:
+    """aiosmtpd handler for mail to the users' addresses at the gateway's domain."""
+
+    def __init__(self, settings: EmailSettings, inbox: MailInbox) -> None:
+        self.settings = settings
+        self.inbox = inbox
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        local = split_recipient(address, self.settings.domain)
+        if local is None:
+            return "550 5.7.1 Relaying denied: this server accepts mail only for its own users"
+        if len(envelope.rcpt_tos) >= self.settings.max_recipients:
+            return "452 4.5.3 Too many recipients"
+        try:
+            owner = await self.inbox.owner(local)
+        except Exception:
+            log.exception("cannot look up the recipient %s", address)
+            return "451 4.3.0 Temporary failure looking up the recipient"
+        if owner is None:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 Recipient OK"
+
+    async def handle_DATA(
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        raw = _raw(envelope)
+        null_sender = not envelope.mail_from or envelope.mail_from == "<>"
+        mail = _read(raw, self.settings.strip_quoted_replies, envelope.mail_from)
+        if not mail.has_from:
+            return "550 5.7.1 Refused: a message needs a From header"
+        refusals: list[str] = []
+        accepted = 0
+        try:
+            owners = await self._owners(envelope.rcpt_tos)
+            if not owners:  # every binding went away between RCPT and DATA
+                return "550 5.1.1 No such user here"
+            for user_jid in owners:
+                try:
+                    await self.inbox.receive(user_jid, mail, raw, null_sender)
+                    accepted += 1
+                except Refused as refusal:
+                    log.info("refused mail %s for %s: %s", mail.message_id, user_jid, refusal.reply)
+                    refusals.append(refusal.reply)
+        except Exception:
+            log.exception("cannot store mail %s", mail.message_id)
+            return TRY_LATER
+        return ACCEPTED if accepted else refusals[0]
+
+    async def _owners(self, recipients: list[str]) -> list[str]:
+        """Recipients to bare JIDs (checked again: a binding may have changed since RCPT)."""
+        owners: list[str] = []
+        for address in recipients:
+            local = split_recipient(address, self.settings.domain)
+            owner = await self.inbox.owner(local) if local else None
+            if owner and owner not in owners:
+                owners.append(owner)
+        return owners
+
+
+def _raw(envelope: Envelope) -> bytes:
+    content: Any = envelope.original_content or envelope.content or b""
+    return content if isinstance(content, bytes) else str(content).encode("utf-8", "replace")
+
+
+def _read(raw: bytes, strip_quotes: bool, envelope_sender: str | None) -> IncomingMail:
+    """Read the mail; an unreadable From falls back to the envelope sender."""
+    try:
+        mail = read_mail(raw, strip_quotes=strip_quotes)
+    except Exception:  # read_mail is defensive; this is the net under it
+        log.exception("could not parse a mail of %d bytes", len(raw))
+        mail = IncomingMail(None, True, None, None, UNREADABLE, None, (), (), (), None)
+    if mail.sender is None and envelope_sender:
+        with contextlib.suppress(AddressError):
+            mail = dataclasses.replace(mail, sender=normalise_address(envelope_sender))
+    return mail
+
+
+async def listen(settings: EmailSettings, inbox: MailInbox) -> asyncio.Server:
+    """Start the SMTP listener on ``smtp_listen``."""
+    handler = MailHandler(settings, inbox)
+    host, port = settings.smtp_listen
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: SMTP(
+            handler,
+            data_size_limit=settings.max_message_bytes,
+            enable_SMTPUTF8=True,
+            hostname=settings.domain,
+            ident="Portway ESMTP",
+        ),
+        host,
+        port,
+    )

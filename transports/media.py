@@ -1,0 +1,203 @@
+"""Served media, shared by the transports: ``{public_url}/media/<token>``.
+
+Foreign attachments often cannot be shown to XMPP users as they are: Twilio's MMS URLs need
+the account's credentials, and an email attachment has no URL at all. The gateway keeps a copy
+(size-capped, expiring) and serves it under an unguessable token, and the message carries that
+URL in its body and as OOB (XEP-0066) so that clients show the file.
+
+API (all a transport needs)::
+
+    media = served_media(self.host)          # in start(); GET /media/{name} is added once per
+                                             # store, however many transports ask
+    url = await media.put(data, "image/png", owner="email", ttl_seconds=86400,
+                          filename="cat.png", source_key="email:<msg-id>:1")
+    url = await media.fetch(url, owner="sms", max_bytes=5_000_000, ttl_seconds=86400,
+                            headers={"Authorization": "Basic …"}, source_key="sms:MM…:0")
+
+``put`` raises :class:`MediaTooLarge` past ``max_bytes`` (when given); ``fetch`` raises
+:class:`MediaTooLarge` or :class:`MediaFetchFailed`; both are :class:`MediaError` with a
+``reason`` in words for the user. ``source_key`` makes a retry (the same attachment of the same
+message) return the URL already served instead of storing a second copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import mimetypes
+import re
+import secrets
+import time
+import weakref
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import aiohttp
+from aiohttp import web
+
+from mappings.media import MediaFiles
+
+if TYPE_CHECKING:
+    from mappings.store import Store
+    from transports.base import TransportHost
+
+log = logging.getLogger(__name__)
+
+#: The served path; the name is the token plus a file extension, so clients guess the type.
+ROUTE = "/media/{name}"
+_NAME = re.compile(r"^([A-Za-z0-9_-]{20,100})(\.[A-Za-z0-9]{1,8})?$")
+_SERVICES: weakref.WeakKeyDictionary[Store, ServedMedia] = weakref.WeakKeyDictionary()
+
+
+class MediaError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class MediaTooLarge(MediaError):
+    """The file is over the transport's size cap."""
+
+
+class MediaFetchFailed(MediaError):
+    """The file could not be downloaded."""
+
+
+def served_media(host: TransportHost) -> ServedMedia:
+    """The media service of ``host``'s store, adding the HTTP route the first time."""
+    store = host.store
+    service = _SERVICES.get(store)
+    if service is None:
+        service = ServedMedia(store, host.public_url)
+        host.add_route("GET", ROUTE, service.handle)
+        _SERVICES[store] = service
+    return service
+
+
+class ServedMedia:
+    def __init__(self, store: Store, public_url: str) -> None:
+        self.files = MediaFiles(store)
+        self.public_url = public_url.rstrip("/")
+        self._migrated = asyncio.Lock()
+        self._ready = False
+
+    async def put(
+        self,
+        data: bytes,
+        content_type: str,
+        *,
+        owner: str,
+        ttl_seconds: float,
+        filename: str | None = None,
+        source_key: str | None = None,
+        max_bytes: int | None = None,
+    ) -> str:
+        """Keep ``data`` and return its public URL."""
+        if max_bytes is not None and len(data) > max_bytes:
+            raise MediaTooLarge(_too_large(len(data), max_bytes))
+        await self._ensure_schema()
+        await self.files.purge_expired()
+        content_type = _clean_type(content_type)
+        token = await self.files.add(
+            secrets.token_urlsafe(32),
+            owner=owner,
+            content_type=content_type,
+            data=data,
+            expires_at=time.time() + ttl_seconds,
+            filename=filename,
+            source_key=source_key,
+        )
+        return self.url(token, content_type)
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        owner: str,
+        max_bytes: int,
+        ttl_seconds: float,
+        headers: Mapping[str, str] | None = None,
+        source_key: str | None = None,
+        timeout: float = 30.0,
+    ) -> str:
+        """Download ``url`` (at most ``max_bytes``), keep it, and return its public URL.
+
+        ``headers`` (e.g. credentials) are not sent on when a redirect leaves the URL's origin.
+        """
+        if source_key is not None:
+            await self._ensure_schema()
+            known = await self.files.token_for(source_key)
+            if known is not None:
+                file = await self.files.get(known)
+                if file is not None:
+                    return self.url(known, file.content_type)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
+                session.get(url, headers=headers) as response,
+            ):
+                if response.status != 200:
+                    raise MediaFetchFailed(f"the server answered HTTP {response.status}")
+                if response.content_length is not None and response.content_length > max_bytes:
+                    raise MediaTooLarge(_too_large(response.content_length, max_bytes))
+                data = await response.content.read(max_bytes + 1)
+                if len(data) > max_bytes:
+                    raise MediaTooLarge(_too_large(None, max_bytes))
+                content_type = response.headers.get("Content-Type", "application/octet-stream")
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise MediaFetchFailed(f"it could not be downloaded ({type(exc).__name__})") from None
+        return await self.put(
+            data, content_type, owner=owner, ttl_seconds=ttl_seconds, source_key=source_key
+        )
+
+    def url(self, token: str, content_type: str) -> str:
+        return f"{self.public_url}/media/{token}{_extension(content_type)}"
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """GET /media/{name}: the file, or 404 for an unknown or expired token."""
+        match = _NAME.match(request.match_info.get("name", ""))
+        if match is None:
+            raise web.HTTPNotFound(text="no such file")
+        await self._ensure_schema()
+        file = await self.files.get(match.group(1))
+        if file is None:
+            raise web.HTTPNotFound(text="no such file, or it has expired")
+        headers = {
+            "Cache-Control": f"private, max-age={max(0, int(file.expires_at - time.time()))}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        }
+        if file.filename:
+            safe = re.sub(r'[^A-Za-z0-9._ -]', "_", file.filename)[:100]
+            headers["Content-Disposition"] = f'inline; filename="{safe}"'
+        return web.Response(body=file.data, content_type=file.content_type, headers=headers)
+
+    async def _ensure_schema(self) -> None:
+        async with self._migrated:
+            if not self._ready:
+                await self.files.migrate()
+                self._ready = True
+
+
+def _clean_type(content_type: str) -> str:
+    main = content_type.split(";", 1)[0].strip().lower()
+    return main if re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", main) else "application/octet-stream"
+
+
+def _extension(content_type: str) -> str:
+    guessed = mimetypes.guess_extension(content_type, strict=False) or ""
+    return guessed if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", guessed) else ""
+
+
+def _too_large(size: int | None, max_bytes: int) -> str:
+    if size is None:
+        return f"it is over the {_size(max_bytes)} limit"
+    return f"it is {_size(size)}, over the {_size(max_bytes)} limit"
+
+
+def _size(count: int) -> str:
+    if count >= 1_000_000:
+        return f"{count / 1_000_000:.1f} MB"
+    if count >= 1000:
+        return f"{count / 1000:.1f} kB"
+    return f"{count} bytes"
