@@ -28,7 +28,52 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DRAIN_BATCH = 50
+DRAIN_BATCH = 200
+
+
+class GroupCommit:
+    """Stores concurrent durable deliveries in one transaction.
+
+    Each inbound HTTP request or SMTP session must wait until its message is stored before it
+    answers; one transaction each made the database the bottleneck. While one batch commits,
+    the next gathers, so under load a commit carries many messages and alone it carries one.
+    """
+
+    def __init__(self, store: Store, transport_name: str) -> None:
+        self._store = store
+        self._transport = transport_name
+        self._pending: list[tuple[str, dict[str, Any], str | None, asyncio.Future[bool]]]
+        self._pending = []
+        self._flushing = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def put(self, user_jid: str, event: dict[str, Any], dedup_key: str | None) -> bool:
+        """Store one event; ``False`` if its dedup key was seen before."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((user_jid, event, dedup_key, future))
+        if not self._flushing:
+            self._flushing = True
+            self._task = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    stored = await self._store.inbound.put_many(
+                        self._transport, [(user, event, key) for user, event, key, _ in batch]
+                    )
+                except Exception as exc:
+                    for *_, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (*_, future), was_stored in zip(batch, stored, strict=True):
+                    if not future.done():
+                        future.set_result(was_stored)
+        finally:
+            self._flushing = False
 
 
 class Host:
@@ -56,6 +101,7 @@ class Host:
         self._connected = False
         self._backlog = True  # until the first drain says otherwise
         self._known_contacts: set[tuple[str, str]] = set()
+        self._writer = GroupCommit(store, transport_name)
 
     # -- TransportHost ---------------------------------------------------------------------------
 
@@ -95,10 +141,7 @@ class Host:
         self, event: Any, *, dedup_key: str | None = None, durable: bool = False
     ) -> bool:
         if durable or not self._connected or self._backlog:
-            stored = await self._store.inbound.put(
-                self.transport_name, event.user_jid, event_to_dict(event), dedup_key=dedup_key
-            )
-            if stored is None:
+            if not await self._writer.put(event.user_jid, event_to_dict(event), dedup_key):
                 self.metrics.inbound_duplicates.labels(self.transport_name).inc()
                 return False
             self._backlog = True

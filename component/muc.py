@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import deque
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import Any
@@ -79,9 +78,6 @@ class MucRouter:
         #: (full JID, room) → the nick this resource has in the room
         self.joined: dict[tuple[str, str], str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        # slixmpp raises both "message" and "groupchat_message" for one groupchat stanza,
-        # and the component listens to both: the same object must be handled once.
-        self._recent: deque[Message] = deque(maxlen=64)
 
     @property
     def domain(self) -> str:
@@ -110,9 +106,6 @@ class MucRouter:
     # -- stanzas from users --------------------------------------------------------------------
 
     async def handle_message(self, msg: Message) -> bool:
-        if any(seen is msg for seen in self._recent):
-            return True
-        self._recent.append(msg)
         try:
             room = self.room_of(msg["to"])
         except GatewayError as exc:

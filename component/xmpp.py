@@ -128,8 +128,8 @@ class GatewayComponent(ComponentXMPP):
         self.register_handler(
             CoroutineCallback("register", StanzaPath("iq/register"), cast(Any, self._on_register))
         )
+        # slixmpp raises "message" for every message with a body, groupchat included.
         self.add_event_handler("message", self._on_message)
-        self.add_event_handler("groupchat_message", self._on_message)
         self.add_event_handler("presence", self._on_presence)
         self.add_event_handler("privileges_advertised", self._on_privileges)
         self.add_event_handler("session_start", self._on_session_start)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from transports.rooms import ArchivedMessage, ArchivePage, ArchiveQuery
 
@@ -45,7 +45,13 @@ class RoomArchive:
         await self._store.migrate("room_archive", MIGRATIONS)
 
     async def add(
-        self, user_jid: str, room: str, nick: str, body: str, *, notice: bool = False,
+        self,
+        user_jid: str,
+        room: str,
+        nick: str,
+        body: str,
+        *,
+        notice: bool = False,
         timestamp: float | None = None,
     ) -> ArchivedMessage:
         message = ArchivedMessage(
@@ -88,7 +94,9 @@ class RoomArchive:
         """One page of a MAM query, oldest first; ``complete`` when nothing lies beyond it."""
         where = ["transport = :transport", "user_jid = :user_jid", "room = :room"]
         params: dict[str, object] = {
-            "transport": self._transport, "user_jid": user_jid, "room": room,
+            "transport": self._transport,
+            "user_jid": user_jid,
+            "room": room,
         }
         if query.start is not None:
             where.append("created_at >= :start")
@@ -99,12 +107,12 @@ class RoomArchive:
         if query.with_nick:
             where.append("nick = :with_nick")
             params["with_nick"] = query.with_nick
-        for bound, op in ((query.after, ">"), (query.before, "<")):
-            if bound:
-                where.append(
-                    f"id {op} (SELECT id FROM room_archive WHERE stanza_id = :{'after' if op == '>' else 'before'})"
-                )
-                params["after" if op == ">" else "before"] = bound
+        if query.after:
+            where.append("id > (SELECT id FROM room_archive WHERE stanza_id = :after)")
+            params["after"] = query.after
+        if query.before:
+            where.append("id < (SELECT id FROM room_archive WHERE stanza_id = :before)")
+            params["before"] = query.before
         backwards = query.before is not None
         limit = max(0, min(query.max, 500))
         params["limit"] = limit + 1
@@ -127,6 +135,5 @@ class RoomArchive:
         )
 
 
-def _message(row: object) -> ArchivedMessage:
-    stanza_id, nick, body, notice, created_at = row  # type: ignore[misc]
-    return ArchivedMessage(str(stanza_id), str(nick), str(body), float(created_at), bool(notice))
+def _message(row: Any) -> ArchivedMessage:
+    return ArchivedMessage(str(row[0]), str(row[1]), str(row[2]), float(row[4]), bool(row[3]))

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.exc import IntegrityError
 
 from mappings.codec import dumps, loads
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mappings.store import Store
 
 QUEUED, DELIVERED = "queued", "delivered"
+_CHUNK = 200  # rows per multi-row INSERT (6 parameters each, well within SQLite's limit)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,45 @@ class InboundQueue:
             return None
         return int(row[0]) if row else None
 
+    async def put_many(
+        self, transport: str, items: list[tuple[str, dict[str, Any], str | None]]
+    ) -> list[bool]:
+        """Store several ``(user_jid, event, dedup_key)`` in one transaction (group commit).
+
+        Returns, for each, whether it was stored (``False``: a duplicate, dropped). One
+        multi-row INSERT per chunk keeps a busy batch to a few statements.
+        """
+        stored = [False] * len(items)
+        seen: set[str] = set()
+        rows: list[tuple[int, str, dict[str, Any], str | None]] = []
+        for index, (user_jid, event, key) in enumerate(items):
+            if key is not None:
+                if key in seen:
+                    continue  # the same key twice in one batch: the first one wins
+                seen.add(key)
+            rows.append((index, user_jid, event, key))
+        now = time.time()
+        async with self._store.transaction() as conn:
+            for start in range(0, len(rows), _CHUNK):
+                chunk = rows[start : start + _CHUNK]
+                params: dict[str, Any] = {"transport": transport, "state": QUEUED, "now": now}
+                values = []
+                for n, (_index, user_jid, event, key) in enumerate(chunk):
+                    values.append(f"(:transport, :u{n}, :k{n}, :e{n}, :state, :now)")
+                    params.update({f"u{n}": user_jid, f"k{n}": key, f"e{n}": dumps(event)})
+                result = await conn.execute(
+                    text(
+                        "INSERT INTO inbound (transport, user_jid, dedup_key, event, state,"
+                        f" created_at) VALUES {', '.join(values)}"
+                        " ON CONFLICT (transport, dedup_key) DO NOTHING RETURNING dedup_key"
+                    ),
+                    params,
+                )
+                inserted_keys = {row[0] for row in result.fetchall()}
+                for index, _user_jid, _event, key in chunk:
+                    stored[index] = key is None or key in inserted_keys
+        return stored
+
     async def queued(self, transport: str, limit: int = 100) -> list[QueuedEvent]:
         rows = await self._store.fetch_all(
             "SELECT id, transport, user_jid, event FROM inbound"
@@ -84,14 +124,13 @@ class InboundQueue:
     async def mark_delivered(self, event_ids: list[int]) -> None:
         if not event_ids:
             return
+        statement = text(
+            "UPDATE inbound SET state = :delivered, delivered_at = :now WHERE id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True))
         async with self._store.transaction() as conn:
-            for event_id in event_ids:
-                await conn.execute(
-                    text(
-                        "UPDATE inbound SET state = :delivered, delivered_at = :now WHERE id = :id"
-                    ),
-                    {"delivered": DELIVERED, "now": time.time(), "id": event_id},
-                )
+            await conn.execute(
+                statement, {"delivered": DELIVERED, "now": time.time(), "ids": event_ids}
+            )
 
     async def backlog(self, transport: str) -> int:
         row = await self._store.fetch_one(

@@ -174,3 +174,23 @@ def test_retry_policy_backoff_is_capped_and_jittered() -> None:
     assert len(set(delays)) == len(delays)  # jittered, not a fixed ladder
     assert not policy.gives_up(created_at=0, now=3599)
     assert policy.gives_up(created_at=0, now=3600)
+
+
+async def test_group_commit_stores_a_batch_and_drops_duplicates(store: Store) -> None:
+    name = transport()
+    assert await store.inbound.put(name, "a@example.org", {"n": 0}, dedup_key="old")
+    stored = await store.inbound.put_many(
+        name,
+        [
+            ("a@example.org", {"n": 1}, "new"),
+            ("a@example.org", {"n": 2}, "old"),  # seen in an earlier commit
+            ("b@example.org", {"n": 3}, None),  # no key: never a duplicate
+            ("a@example.org", {"n": 4}, "new"),  # twice in this batch
+            ("b@example.org", {"n": 5}, None),
+        ],
+    )
+    assert stored == [True, False, True, False, True]
+    queued = await store.inbound.queued(name)
+    assert [event.event["n"] for event in queued] == [0, 1, 3, 5]
+    await store.inbound.mark_delivered([queued[1].id, queued[2].id])
+    assert [event.event["n"] for event in await store.inbound.queued(name)] == [0, 5]

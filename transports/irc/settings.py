@@ -1,0 +1,64 @@
+"""The ``transports.irc`` config section."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from transports.settings import Port, Section, TransportSettings
+
+
+class Throttle(Section):
+    """Token-bucket flood control, so that real networks do not kill us for Excess Flood."""
+
+    #: lines that may leave at once before the rate applies
+    burst: int = Field(default=5, ge=1)
+    #: the steady rate after a burst
+    lines_per_second: float = Field(default=2.0, gt=0)
+
+
+class IrcServerSettings(Section):
+    """Per-server defaults; users may override them with the server's ad-hoc command."""
+
+    #: where to connect, when it is not the server's name (e.g. 127.0.0.1)
+    host: str | None = None
+    port: Port = 6697
+    tls: bool = True
+    verify_cert: bool = True
+    #: server password (PASS), e.g. for a bouncer or a private server
+    password: SecretStr | None = None
+    #: SASL PLAIN password (account name: ``username``, else the nick)
+    sasl_password: SecretStr | None = None
+    username: str | None = None
+    realname: str | None = None
+    #: null turns throttling off (only for servers without flood limits)
+    throttle: Throttle | None = Throttle()
+    encoding: str = "utf-8"
+    #: used for lines that are not valid in ``encoding``
+    fallback_encoding: str = "latin-1"
+    #: raw IRC commands sent after connecting, e.g. "PRIVMSG NickServ :IDENTIFY pass"
+    after_connect: list[str] = []
+
+
+class IrcSettings(TransportSettings):
+    """IRC: channels as MUC rooms, nicks for private messages."""
+
+    #: per-server defaults, by host name
+    servers: dict[str, IrcServerSettings] = {}
+    #: serve only this server: JIDs become #chan@gw and nick@gw
+    fixed_server: str | None = None
+    #: allow servers not listed in ``servers`` (with default settings); off, it is no
+    #: open door to arbitrary hosts
+    allow_other_servers: bool = False
+    #: lines of room history sent on join (XEP-0203 delayed)
+    history_lines: int = Field(default=20, ge=0)
+    #: keep room messages in the per-user archive (history on join, MAM)
+    archive_rooms: bool = True
+    #: keep private messages too
+    archive_private: bool = False
+    #: reconnect attempts after the server drops us, with backoff, before giving up
+    reconnect_attempts: int = Field(default=10, ge=0)
+    #: first backoff delay in seconds (doubled each time, up to reconnect_max_delay)
+    reconnect_delay: float = Field(default=1.0, gt=0)
+    reconnect_max_delay: float = Field(default=60.0, gt=0)
+    #: the answer to CTCP VERSION
+    version_reply: str = "Portway XMPP gateway"
