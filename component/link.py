@@ -73,7 +73,10 @@ class ComponentLink:
         """Say goodbye to users and close the stream cleanly."""
         self._stopping = True
         if self.state == "connected":
-            self.component.send_unavailable_to_users()
+            try:
+                await self.component.send_unavailable_to_users()
+            except Exception:  # the database may be what is failing; still close cleanly
+                log.exception("%s: could not say goodbye to users", self.component.domain)
             await self.component.disconnect(wait=2.0)
         else:
             self.component.cancel_connection_attempt()

@@ -48,10 +48,14 @@ def form_values(form: Form, submitted: DataForm) -> dict[str, Any]:
     for item in form.fields:
         if item.type == "fixed" or item.var not in submitted_fields:
             continue
-        value = submitted_fields[item.var].get_value(convert=True)
+        value = submitted_fields[item.var].get_value(convert=False)
         if isinstance(value, list):
             value = "\n".join(str(v) for v in value)
-        values[item.var] = value
+        if item.type == "boolean":
+            # Typed by our form, not by what the client echoes back (clients omit the type).
+            values[item.var] = str(value).strip().lower() in ("1", "true")
+        else:
+            values[item.var] = value
     return values
 
 

@@ -8,6 +8,7 @@ A reader looking for who handles a stanza should find it here by following plain
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from slixmpp import JID, ComponentXMPP, Iq, Message, Presence
@@ -19,6 +20,7 @@ from slixmpp.xmlstream.handler import CoroutineCallback
 from slixmpp.xmlstream.matcher import StanzaPath
 
 from component import render
+from component.core_commands import core_commands
 from component.occupancy import RoomOccupancy
 from component.stanzas import GatewayQuery, form_values, missing_required, render_form
 from mappings.contacts import ContactMapping
@@ -133,13 +135,7 @@ class GatewayComponent(ComponentXMPP):
         self.add_event_handler("presence", self._on_presence)
         self.add_event_handler("privileges_advertised", self._on_privileges)
         self.add_event_handler("session_start", self._on_session_start)
-        for command in self.network.commands():
-            self.plugin["xep_0050"].add_command(
-                jid=self.domain,
-                node=command.node,
-                name=command.name,
-                handler=self.host.commands.handler(command),
-            )
+        self._commands = [*self.network.commands(), *core_commands(self)]
 
     # -- sending helpers ----------------------------------------------------------------------
 
@@ -167,6 +163,14 @@ class GatewayComponent(ComponentXMPP):
 
     async def _on_session_start(self, _event: Any) -> None:
         """Tell registered users we are back, so their clients show the gateway online."""
+        # slixmpp's XEP-0050 plugin empties the command list at every session bind.
+        for command in self._commands:
+            self.plugin["xep_0050"].add_command(
+                jid=self.domain,
+                node=command.node,
+                name=command.name,
+                handler=self.host.commands.handler(command),
+            )
         if not self.network.supports_rooms:
             # slixmpp's MUC plugin comes in as a dependency, and its post-init (at connect)
             # advertises MUC; this component is not a MUC service.
@@ -184,9 +188,12 @@ class GatewayComponent(ComponentXMPP):
         )
         log.info("%s: roster privilege granted: %s", self.domain, self.privileged_roster)
 
-    def send_unavailable_to_users(self) -> None:
-        """On shutdown: every registered or online user sees the gateway go offline."""
-        for user in sorted(self.online):
+    async def send_unavailable_to_users(self) -> None:
+        """On shutdown: every subscribed (registered) or online user sees the gateway go
+        offline, and so do the contacts that were shown online to them."""
+        registered = await self.host.store.registrations.list(self.network.name)
+        users = {registration.user_jid for registration in registered} | set(self.online)
+        for user in sorted(users):
             self.send_presence(pto=user, pfrom=self.domain, ptype="unavailable")
 
     # -- XEP-0100 jabber:iq:gateway ------------------------------------------------------------
@@ -277,10 +284,15 @@ class GatewayComponent(ComponentXMPP):
         if current is None:
             self.send_error(iq, GatewayError("you are not registered", "item-not-found"))
             return
+        await self.forget_user(user, before_goodbye=iq.reply().send)
+
+    async def forget_user(self, user: str, before_goodbye: Callable[[], Any] | None = None) -> None:
+        """Unregister: the transport lets go, the store forgets, the roster items go away."""
         contacts = await self.host.store.contacts.list(self.network.name, user)
         await self.network.unregistered(user)
         await self.host.store.registrations.remove(self.network.name, user)
-        iq.reply().send()
+        if before_goodbye is not None:
+            before_goodbye()
         log.info("%s: %s unregistered", self.domain, user)
         for contact in contacts:
             for ptype in UNSUBSCRIBE_SEQUENCE:

@@ -358,3 +358,60 @@ async def test_new_contacts_are_pushed_into_the_roster_where_privileged(
         ], "asked for a subscription although the roster push worked"
     finally:
         gateway.stop()
+
+
+COMMANDS_NS = "http://jabber.org/protocol/commands"
+
+
+async def run_command(
+    client: XmppClient, jid: str, node: str, fields: dict[str, str] | None = None
+) -> Iq:
+    """Execute an ad-hoc command; with ``fields``, submit its form in a second step."""
+    first = await iq(
+        client,
+        f"<iq type='set' to='{jid}'><command xmlns='{COMMANDS_NS}' node='{node}' "
+        "action='execute'/></iq>",
+    )
+    if fields is None or first["type"] == "error":
+        return first
+    session = first.xml.find(f"{{{COMMANDS_NS}}}command").get("sessionid")
+    values = "".join(
+        f"<field var='{var}'><value>{value}</value></field>" for var, value in fields.items()
+    )
+    return await iq(
+        client,
+        f"<iq type='set' to='{jid}'><command xmlns='{COMMANDS_NS}' node='{node}' "
+        f"sessionid='{session}' action='complete'><x xmlns='jabber:x:data' type='submit'>"
+        f"{values}</x></command></iq>",
+    )
+
+
+def note(reply: Iq) -> str:
+    return reply.xml.findtext(f"{{{COMMANDS_NS}}}command/{{{COMMANDS_NS}}}note") or ""
+
+
+async def test_every_component_has_core_ad_hoc_commands(world: Any) -> None:
+    _prosody, gateway, alice = world
+    for jid in SECRETS:
+        items = await iq(
+            alice,
+            f"<iq type='get' to='{jid}'><query xmlns='http://jabber.org/protocol/disco#items' "
+            f"node='{COMMANDS_NS}'/></iq>",
+        )
+        nodes = {item[1] for item in items["disco_items"]["items"]}
+        assert {"portway-status", "portway-unregister"} <= nodes, (jid, nodes)
+
+    before = await run_command(alice, "mail.example.org", "portway-status", {})
+    assert "not registered" in note(before)
+    assert (await iq(alice, REGISTER_SET.format(address="alice")))["type"] == "result"
+    after = await run_command(alice, "mail.example.org", "portway-status", {})
+    assert "Your address there: alice" in note(after)
+
+    kept = await run_command(alice, "mail.example.org", "portway-unregister", {"confirm": "0"})
+    assert note(kept) == "Nothing changed."
+    gone = await run_command(alice, "mail.example.org", "portway-unregister", {"confirm": "1"})
+    assert "no longer registered" in note(gone)
+    assert "alice@example.org" not in gateway.cli("mappings", "list").stdout
+
+    refused = await run_command(alice, "mail.example.org", "portway-registrations")
+    assert refused["type"] == "error" and refused["error"]["condition"] == "forbidden"
