@@ -95,10 +95,7 @@ async def _mappings(config: Config, args: argparse.Namespace) -> int:
         elif args.action == "add":
             await _add(config, store, args.transport, args.user_jid, args.address)
         elif args.action == "remove":
-            _known_transport(config, args.transport)
-            if not await store.registrations.remove(args.transport, args.user_jid.lower()):
-                raise CliError(f"{args.user_jid} is not registered with {args.transport}")
-            print(f"removed {args.user_jid} from {args.transport}")
+            await _remove(config, store, args.transport, args.user_jid)
         elif args.action == "export":
             if args.output:
                 with open(args.output, "w", encoding="utf-8") as out:
@@ -155,6 +152,27 @@ async def _add(config: Config, store: Any, transport: str, user_jid: str, addres
     except AddressTaken as taken:
         raise CliError(f"{normalised} is already bound to {taken.owner}") from None
     print(f"bound {transport} address {normalised} to {user}")
+
+
+async def _remove(config: Config, store: Any, transport: str, user_jid: str) -> None:
+    """Unregister as over XMPP: the transport forgets its own data (hooks, threads) too."""
+    from aiohttp import web
+
+    from component.gateway import transport_class
+    from component.host import Host
+    from component.metrics import Metrics
+
+    _known_transport(config, transport)
+    user = user_jid.strip().lower()
+    if await store.registrations.get(transport, user) is None:
+        raise CliError(f"{user_jid} is not registered with {transport}")
+    settings = config.transports.enabled()[transport]
+    host = Host(transport, settings.jid, config, store, web.Application(), Metrics())  # type: ignore[attr-defined]
+    network = transport_class(transport)(settings, host)  # type: ignore[arg-type]
+    await network.prepare()
+    await network.unregistered(user)
+    await store.registrations.remove(transport, user)
+    print(f"removed {user} from {transport}")
 
 
 async def _list(store: Any, transport: str | None, contacts: bool, out: TextIO) -> None:

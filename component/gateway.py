@@ -71,6 +71,7 @@ class Gateway:
                 self.links[name] = ComponentLink(component, host, self.config.xmpp)
                 self.transports.append(transport)
                 try:
+                    await transport.prepare()
                     await transport.start()
                 except OSError as exc:  # typically a listen address already in use
                     log.critical("cannot start the %s transport: %s", name, exc)

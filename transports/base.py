@@ -381,6 +381,13 @@ class Transport(ABC):
         self.settings = settings
         self.host = host
 
+    async def prepare(self) -> None:
+        """Create or upgrade the transport's own tables; no network I/O.
+
+        Called before :meth:`start`, and by ``portway mappings`` (which starts nothing) before
+        it calls :meth:`unregistered`.
+        """
+
     async def start(self) -> None:
         """Open listeners and connections; called once the host is ready."""
 

@@ -415,3 +415,31 @@ async def test_every_component_has_core_ad_hoc_commands(world: Any) -> None:
 
     refused = await run_command(alice, "mail.example.org", "portway-registrations")
     assert refused["type"] == "error" and refused["error"]["condition"] == "forbidden"
+
+
+async def test_cli_remove_forgets_what_the_transport_keeps(world: Any) -> None:
+    """`portway mappings remove` unregisters as XMPP does: a user's own hooks go too."""
+    _prosody, gateway, alice = world
+    registered = await iq(
+        alice,
+        "<iq type='set' to='hooks.example.org'><query xmlns='jabber:iq:register'/></iq>",
+    )
+    assert registered["type"] == "result", registered
+    created = await run_command(alice, "hooks.example.org", "webhook-create", {"name": "mine"})
+    secret = note(created).split("Secret: ")[1].split()[0]
+    request = urllib.request.Request(
+        f"{gateway.base_url}/hooks/mine",
+        data=b"still here",
+        headers={"Authorization": f"Bearer {secret}", "Content-Type": "text/plain"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 202
+
+    removed = gateway.cli("mappings", "remove", "webhook", "alice@example.org")
+    assert removed.returncode == 0, removed.stderr
+    with pytest.raises(urllib.error.HTTPError) as gone:
+        urllib.request.urlopen(request, timeout=10)
+    assert gone.value.code == 404
+    again = gateway.cli("mappings", "remove", "webhook", "alice@example.org")
+    assert again.returncode == 1 and "not registered" in again.stderr

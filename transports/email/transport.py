@@ -69,8 +69,10 @@ class EmailTransport(Transport):
         )
         self._server: asyncio.Server | None = None
 
-    async def start(self) -> None:
+    async def prepare(self) -> None:
         await self.headers.migrate()
+
+    async def start(self) -> None:
         inbox = MailInbox(self.settings, self.host, self.headers, served_media(self.host))
         self._server = await listen(self.settings, inbox)
         log.info("email: SMTP listener on %s:%s", *self.settings.smtp_listen)

@@ -75,8 +75,10 @@ class SmsTransport(Transport):
         self.sent = SmsMessages(host.store)
         self.webhooks = TwilioWebhooks(self)
 
-    async def start(self) -> None:
+    async def prepare(self) -> None:
         await self.sent.migrate()
+
+    async def start(self) -> None:
         await self.twilio.open()
         self.media = served_media(self.host)
         self.host.add_route("POST", INBOUND_PATH, self.webhooks.inbound)

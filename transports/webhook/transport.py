@@ -70,8 +70,10 @@ class WebhookTransport(Transport):
         # hook name -> why its deliveries fail; mirrors the store, to send presence on change
         self._failing: dict[str, str] = {}
 
-    async def start(self) -> None:
+    async def prepare(self) -> None:
         await self.host.store.migrate("webhook", HOOK_MIGRATIONS)
+
+    async def start(self) -> None:
         self._failing = await self.hooks.failing()
         self.host.add_route("POST", "/hooks/{name}", self.endpoint.handle)
 
