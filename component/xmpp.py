@@ -432,6 +432,8 @@ class GatewayComponent(ComponentXMPP):
             resources.add(pres["from"].resource)
             if first and contact is None:
                 self.send_presence(pto=pres["from"], pfrom=self.domain)
+            if first and self.privileged_roster and self.network.roster_contacts:
+                await self._keep_roster_names(user)
         else:
             resources.discard(pres["from"].resource)
             if not resources:
@@ -479,6 +481,28 @@ class GatewayComponent(ComponentXMPP):
         request = self.make_presence(pto=user, pfrom=jid, ptype="subscribe")
         request["nick"] = name
         request.send()
+
+    async def _keep_roster_names(self, user: str) -> None:
+        """Copy the names the user gave our contacts in their roster into the mappings.
+
+        Servers do not tell a component when a roster item is renamed, so with roster access
+        (XEP-0356) the gateway reads the roster when the user comes online.
+        """
+        try:
+            reply = await self.plugin["xep_0356"].get_roster(JID(user))
+        except (IqError, IqTimeout, PermissionError) as exc:
+            log.info("%s: cannot read the roster of %s: %s", self.domain, user, exc)
+            return
+        for jid, item in reply["roster"]["items"].items():
+            if jid.domain != self.domain or not jid.user or not item["name"]:
+                continue
+            try:
+                address = self.network.parse_address(jid.user)
+            except GatewayError:
+                continue
+            await self.host.store.contacts.update(
+                self.network.name, user, address, display_name=item["name"]
+            )
 
     def render(self, event: Any) -> None:
         """Send the stanzas for an event from the transport (see component/render.py)."""

@@ -443,3 +443,32 @@ async def test_cli_remove_forgets_what_the_transport_keeps(world: Any) -> None:
     assert gone.value.code == 404
     again = gateway.cli("mappings", "remove", "webhook", "alice@example.org")
     assert again.returncode == 1 and "not registered" in again.stderr
+
+
+async def test_a_contact_renamed_in_the_roster_keeps_its_name(
+    tmp_path: Path, make_prosody: MakeProsody, xmpp_client: ConnectXmpp
+) -> None:
+    prosody = make_prosody(components=SECRETS, users=USERS, privileged=["hooks.example.org"])
+    gateway = GatewayProcess(tmp_path / "gateway", settings(prosody))
+    await gateway.astart()
+    try:
+        alice = await xmpp_client("alice@example.org", "alice-pw", prosody)
+        await asyncio.sleep(0.5)
+        assert post_hook(gateway, "hello")[0] == 202
+        await alice.expect_message(from_="alerts@hooks.example.org", body="hello")
+        renamed = await iq(
+            alice,
+            "<iq type='set'><query xmlns='jabber:iq:roster'>"
+            "<item jid='alerts@hooks.example.org' name='Pager'/></query></iq>",
+        )
+        assert renamed["type"] == "result"
+        await alice.disconnect()
+        await xmpp_client("alice@example.org", "alice-pw", prosody)  # comes online again
+        for _ in range(50):
+            listed = gateway.cli("mappings", "list", "--contacts").stdout
+            if "contact alerts\tPager" in listed:
+                break
+            await asyncio.sleep(0.1)
+        assert "webhook\talice@example.org\tcontact alerts\tPager" in listed
+    finally:
+        gateway.stop()
