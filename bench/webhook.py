@@ -152,7 +152,13 @@ async def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="portway-bench-") as tmp:
         workdir = Path(tmp)
-        prosody = Prosody(workdir / "prosody", components=COMPONENT)
+        # No MAM here: Prosody's file-backed archive cleans itself on every message once over
+        # quota, and the benchmark would measure that instead of the gateway.
+        prosody = Prosody(
+            workdir / "prosody",
+            components=COMPONENT,
+            extra_config='modules_disabled = { "s2s"; "s2s_auth_certs"; "dialback"; "tls"; "mam" }',
+        )
         prosody.register("alice", "alice-pw")
         prosody.start()
         gateway = GatewayProcess(

@@ -59,6 +59,15 @@ class Gateway:
         exit_code = 0
         try:
             await store.inbound.prune(INBOUND_RETENTION_SECONDS)
+            if not store.is_postgres:
+                # SQLite serves one process: leases found at start are our own, left by a
+                # crash, and waiting them out would only delay delivery. (On PostgreSQL other
+                # processes may hold live leases; theirs run out on their own.)
+                released = (
+                    await store.outbox.release_leases() + await store.inbound.release_leases()
+                )
+                if released:
+                    log.info("resuming %d deliveries interrupted by the last stop", released)
             for name, settings in self.config.transports.enabled().items():
                 host = Host(name, settings.jid, self.config, store, app, self.metrics)  # type: ignore[attr-defined]
                 transport = transport_class(name)(settings, host)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ nothing is lost while the XMPP server is away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DRAIN_BATCH = 200
+LEASE_CHECK_SECONDS = 30.0
 
 
 class GroupCommit:
@@ -206,7 +208,9 @@ class Host:
     async def run_drainer(self) -> None:
         """Deliver the inbound queue in order whenever the component is attached."""
         while True:
-            await self._drain_wakeup.wait()
+            # Also wake up now and then: events leased by a process that died become ours.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drain_wakeup.wait(), LEASE_CHECK_SECONDS)
             self._drain_wakeup.clear()
             try:
                 await self._drain()
@@ -216,12 +220,13 @@ class Host:
                 self._drain_wakeup.set()
 
     async def _drain(self) -> None:
+        inbound = self._store.inbound
         while self._connected:
-            batch = await self._store.inbound.queued(self.transport_name, DRAIN_BATCH)
+            batch = await inbound.claim(self.transport_name, DRAIN_BATCH)
             if not batch:
                 self._backlog = False
-                # An event may have been queued between the query and the flag.
-                if await self._store.inbound.backlog(self.transport_name):
+                # An event may have been queued between the claim and the flag.
+                if await inbound.backlog(self.transport_name):
                     self._backlog = True
                     continue
                 return
@@ -232,11 +237,13 @@ class Host:
                     # A malformed or unknown event must not hold up everything behind it.
                     log.exception("%s: dropping inbound event %s", self._domain, queued.id)
                     self.metrics.inbound_rejected.labels(self.transport_name, "unrenderable").inc()
+            ids = [queued.id for queued in batch]
             if not self._connected or not await self._server_has_processed(
                 {q.user_jid for q in batch}
             ):
-                return  # left queued: sent again after the reconnect rather than lost
-            await self._store.inbound.mark_delivered([queued.id for queued in batch])
+                await inbound.release(ids)  # sent again after the reconnect rather than lost
+                return
+            await inbound.mark_delivered(ids)
 
     async def _server_has_processed(self, users: set[str]) -> bool:
         """Ping the users' servers: a stream is processed in order, so a pong after our

@@ -19,7 +19,7 @@ from mappings.codec import dumps, loads
 if TYPE_CHECKING:
     from mappings.store import Store
 
-QUEUED, DELIVERED = "queued", "delivered"
+QUEUED, DELIVERING, DELIVERED = "queued", "delivering", "delivered"
 _CHUNK = 200  # rows per multi-row INSERT (6 parameters each, well within SQLite's limit)
 
 
@@ -111,15 +111,43 @@ class InboundQueue:
                     stored[index] = key is None or key in inserted_keys
         return stored
 
-    async def queued(self, transport: str, limit: int = 100) -> list[QueuedEvent]:
+    async def claim(
+        self, transport: str, limit: int = 100, *, lease_seconds: float = 60.0
+    ) -> list[QueuedEvent]:
+        """Take the oldest queued events for delivery, leased to this process.
+
+        ``FOR UPDATE SKIP LOCKED`` (PostgreSQL) keeps two processes from taking the same
+        event; a lease left by a dead process runs out and the events are taken again.
+        """
+        now = time.time()
+        lock = " FOR UPDATE SKIP LOCKED" if self._store.is_postgres else ""
         rows = await self._store.fetch_all(
-            "SELECT id, transport, user_jid, event FROM inbound"
-            " WHERE transport = :transport AND state = :queued ORDER BY id LIMIT :limit",
+            "UPDATE inbound SET state = :delivering, lease_until = :lease WHERE id IN"
+            " (SELECT id FROM inbound WHERE transport = :transport AND (state = :queued"
+            " OR (state = :delivering AND lease_until < :now))"
+            f" ORDER BY id LIMIT :limit{lock}) RETURNING id, transport, user_jid, event",
             transport=transport,
             queued=QUEUED,
+            delivering=DELIVERING,
+            lease=now + lease_seconds,
+            now=now,
             limit=limit,
         )
-        return [QueuedEvent(int(row[0]), row[1], row[2], dict(loads(row[3]))) for row in rows]
+        events = [QueuedEvent(int(row[0]), row[1], row[2], dict(loads(row[3]))) for row in rows]
+        return sorted(events, key=lambda event: event.id)
+
+    async def release(self, event_ids: list[int]) -> None:
+        """Give claimed events back (XMPP went away before they were confirmed)."""
+        if not event_ids:
+            return
+        statement = text(
+            "UPDATE inbound SET state = :queued, lease_until = NULL"
+            " WHERE id IN :ids AND state = :delivering"
+        ).bindparams(bindparam("ids", expanding=True))
+        async with self._store.transaction() as conn:
+            await conn.execute(
+                statement, {"queued": QUEUED, "delivering": DELIVERING, "ids": event_ids}
+            )
 
     async def mark_delivered(self, event_ids: list[int]) -> None:
         if not event_ids:
@@ -132,7 +160,16 @@ class InboundQueue:
                 statement, {"delivered": DELIVERED, "now": time.time(), "ids": event_ids}
             )
 
+    async def release_leases(self) -> int:
+        """Give back every claimed event (see :meth:`Outbox.release_leases`)."""
+        return await self._store.execute(
+            "UPDATE inbound SET state = :queued, lease_until = NULL WHERE state = :delivering",
+            queued=QUEUED,
+            delivering=DELIVERING,
+        )
+
     async def backlog(self, transport: str) -> int:
+        """Events waiting to be claimed."""
         row = await self._store.fetch_one(
             "SELECT COUNT(*) FROM inbound WHERE transport = :transport AND state = :queued",
             transport=transport,

@@ -151,6 +151,17 @@ class Outbox:
             id=item_id,
         )
 
+    async def release_leases(self) -> int:
+        """Make every leased item due now: for the one process of an SQLite database, whose
+        leases at start can only be left over from its own previous run."""
+        return await self._store.execute(
+            "UPDATE outbox SET state = :pending, lease_until = NULL, next_attempt_at = :now"
+            " WHERE state = :sending",
+            pending=PENDING,
+            sending=SENDING,
+            now=time.time(),
+        )
+
     async def next_due(self, transport: str) -> float | None:
         """When the earliest pending item becomes due, so a worker knows how long to sleep."""
         row = await self._store.fetch_one(

@@ -81,4 +81,9 @@ CORE_MIGRATIONS: list[str] = [
         PRIMARY KEY (transport, user_jid, scope)
     )
     """,
+    # 2: inbound events are claimed with a lease, so that several processes sharing one
+    # database never deliver the same event twice
+    """
+    ALTER TABLE inbound ADD COLUMN lease_until {float}
+    """,
 ]

@@ -157,8 +157,9 @@ async def test_inbound_queue_order_and_dedup(store: Store) -> None:
     for n in range(5):
         assert await store.inbound.put(name, "a@example.org", {"n": n}, dedup_key=f"m{n}")
     assert await store.inbound.put(name, "a@example.org", {"n": 0}, dedup_key="m0") is None
-    queued = await store.inbound.queued(name)
-    assert [event.event["n"] for event in queued] == [0, 1, 2, 3, 4]
+    queued = await store.inbound.claim(name, limit=2)
+    assert [event.event["n"] for event in queued] == [0, 1]
+    assert await store.inbound.claim(name, limit=0) == []
     await store.inbound.mark_delivered([queued[0].id, queued[1].id])
     assert await store.inbound.backlog(name) == 3
     # A delivered event's key still blocks a retry of the same message.
@@ -190,7 +191,42 @@ async def test_group_commit_stores_a_batch_and_drops_duplicates(store: Store) ->
         ],
     )
     assert stored == [True, False, True, False, True]
-    queued = await store.inbound.queued(name)
+    queued = await store.inbound.claim(name)
     assert [event.event["n"] for event in queued] == [0, 1, 3, 5]
     await store.inbound.mark_delivered([queued[1].id, queued[2].id])
-    assert [event.event["n"] for event in await store.inbound.queued(name)] == [0, 5]
+    await store.inbound.release([queued[0].id, queued[3].id])
+    assert [event.event["n"] for event in await store.inbound.claim(name)] == [0, 5]
+
+
+async def test_inbound_claims_are_leased_and_exclusive(store: Store) -> None:
+    name = transport()
+    for n in range(30):
+        await store.inbound.put(name, "a@example.org", {"n": n})
+    stores = [store]
+    if store.is_postgres:
+        url = store.engine.url.render_as_string(False).replace("postgresql+asyncpg", "postgresql")
+        stores += [await Store.open(url) for _ in range(2)]
+    batches = await asyncio.gather(*(s.inbound.claim(name, limit=4) for s in stores * 3))
+    ids = [event.id for batch in batches for event in batch]
+    assert len(ids) == len(set(ids))
+    # A dead process's lease runs out, and its events are claimed again.
+    taken = await store.inbound.claim(name, limit=100, lease_seconds=-1)
+    assert len(taken) == 30 - len(ids)
+    again = await store.inbound.claim(name, limit=100)
+    assert {event.id for event in again} == {event.id for event in taken}
+    for extra in stores[1:]:
+        await extra.close()
+
+
+async def test_leases_can_be_released_after_a_crash(store: Store) -> None:
+    name = transport()
+    item = await store.outbox.enqueue(name, "a@example.org", "c", {})
+    assert item is not None
+    await store.inbound.put(name, "a@example.org", {"n": 1})
+    assert len(await store.outbox.claim(name)) == 1
+    assert len(await store.inbound.claim(name)) == 1
+    assert await store.outbox.claim(name) == [] and await store.inbound.claim(name) == []
+    assert await store.outbox.release_leases() >= 1
+    assert await store.inbound.release_leases() >= 1
+    assert [i.id for i in await store.outbox.claim(name)] == [item.id]
+    assert len(await store.inbound.claim(name)) == 1
