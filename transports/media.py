@@ -168,7 +168,7 @@ class ServedMedia:
             "Content-Security-Policy": "default-src 'none'; sandbox",
         }
         if file.filename:
-            safe = re.sub(r'[^A-Za-z0-9._ -]', "_", file.filename)[:100]
+            safe = re.sub(r"[^A-Za-z0-9._ -]", "_", file.filename)[:100]
             headers["Content-Disposition"] = f'inline; filename="{safe}"'
         return web.Response(body=file.data, content_type=file.content_type, headers=headers)
 

@@ -66,8 +66,11 @@ async def world(
         gateway = GatewayProcess(
             tmp_path / "gateway",
             {
-                "xmpp": {"host": "127.0.0.1", "port": prosody.component_port,
-                         "reconnect_max_seconds": 1},
+                "xmpp": {
+                    "host": "127.0.0.1",
+                    "port": prosody.component_port,
+                    "reconnect_max_seconds": 1,
+                },
                 "allowed_domains": ["example.org"],
                 "transports": {
                     "email": {
@@ -249,15 +252,13 @@ async def test_a_bounce_is_matched_to_its_message(world: World) -> None:
         b"From: MAILER-DAEMON@relay.example\r\nTo: alice@mail.example.org\r\n"
         b"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn@relay.example>\r\n"
         b"MIME-Version: 1.0\r\n"
-        b"Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
         b"--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you...\r\n"
         b"--B\r\nContent-Type: message/delivery-status\r\n\r\n"
         b"Reporting-MTA: dns; relay.example\r\n\r\n"
         b"Final-Recipient: rfc822; juliet@capulet.lit\r\nAction: failed\r\nStatus: 5.1.1\r\n"
         b"Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n\r\n"
-        b"--B\r\nContent-Type: message/rfc822\r\n\r\n"
-        + sent.data
-        + b"\r\n--B--\r\n"
+        b"--B\r\nContent-Type: message/rfc822\r\n\r\n" + sent.data + b"\r\n--B--\r\n"
     )
     assert original.encode() in dsn
     await world.mail_in(dsn, sender="")
@@ -279,14 +280,10 @@ async def test_a_gateway_restart_with_mail_in_the_outbox(world: World) -> None:
     await world.gateway.astart()
     await world.alice.expect(receipt_for(xmpp_id), timeout=20)
     await asyncio.sleep(1.5)
-    assert [m.message.get_content().strip() for m in world.sink.received] == [
-        "kept across a crash"
-    ]
+    assert [m.message.get_content().strip() for m in world.sink.received] == ["kept across a crash"]
 
 
-async def test_mail_waits_while_xmpp_is_down(
-    world: World, xmpp_client: ConnectXmpp
-) -> None:
+async def test_mail_waits_while_xmpp_is_down(world: World, xmpp_client: ConnectXmpp) -> None:
     await world.prosody.akill()
     assert (await world.mail_in(juliet_mail("while you were away"))).startswith("2.0.0")
     await world.prosody.astart()

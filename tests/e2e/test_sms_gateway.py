@@ -96,9 +96,7 @@ def receipt_for(xmpp_id: str):  # type: ignore[no-untyped-def]
 
 def error_for(xmpp_id: str):  # type: ignore[no-untyped-def]
     def matches(stanza: StanzaBase) -> bool:
-        return (
-            isinstance(stanza, Message) and stanza["type"] == "error" and stanza["id"] == xmpp_id
-        )
+        return isinstance(stanza, Message) and stanza["type"] == "error" and stanza["id"] == xmpp_id
 
     return matches
 
@@ -218,9 +216,7 @@ async def test_an_sms_in_the_outbox_survives_a_gateway_restart(world: World) -> 
     assert len(world.twilio.messages) == 1
 
 
-async def test_a_user_with_no_number_is_refused(
-    world: World, xmpp_client: ConnectXmpp
-) -> None:
+async def test_a_user_with_no_number_is_refused(world: World, xmpp_client: ConnectXmpp) -> None:
     bob = await xmpp_client("bob@example.org", "bob-pw", world.prosody)
     xmpp_id = send_sms(bob, "can I text?")
     error = await bob.expect(error_for(xmpp_id))

@@ -114,7 +114,10 @@ class FakeTwilio:
     # -- scripting ----------------------------------------------------------------------------
 
     def fail_next(
-        self, count: int = 1, status: int = 500, code: int = 20500,
+        self,
+        count: int = 1,
+        status: int = 500,
+        code: int = 20500,
         message: str = "An internal server error has occurred",
     ) -> None:
         """Make the next ``count`` creates answer ``status`` with Twilio error ``code``."""
@@ -164,17 +167,36 @@ class FakeTwilio:
             return response.status, await response.text()
 
     def inbound_fields(
-        self, from_: str, to: str, body: str, *, media: Sequence[tuple[str, bytes]] = (),
+        self,
+        from_: str,
+        to: str,
+        body: str,
+        *,
+        media: Sequence[tuple[str, bytes]] = (),
         message_sid: str | None = None,
     ) -> dict[str, str]:
         """The form fields of an inbound SMS/MMS webhook, as Twilio sends them."""
         sid = message_sid or _sid("MM" if media else "SM")
         fields = {
-            "ToCountry": "US", "ToState": "CA", "SmsMessageSid": sid, "ToCity": "",
-            "FromZip": "", "SmsSid": sid, "FromState": "CA", "SmsStatus": "received",
-            "FromCity": "", "Body": body, "FromCountry": "US", "To": to, "ToZip": "",
-            "NumSegments": "1", "MessageSid": sid, "AccountSid": self.account_sid,
-            "From": from_, "ApiVersion": API_VERSION, "NumMedia": str(len(media)),
+            "ToCountry": "US",
+            "ToState": "CA",
+            "SmsMessageSid": sid,
+            "ToCity": "",
+            "FromZip": "",
+            "SmsSid": sid,
+            "FromState": "CA",
+            "SmsStatus": "received",
+            "FromCity": "",
+            "Body": body,
+            "FromCountry": "US",
+            "To": to,
+            "ToZip": "",
+            "NumSegments": "1",
+            "MessageSid": sid,
+            "AccountSid": self.account_sid,
+            "From": from_,
+            "ApiVersion": API_VERSION,
+            "NumMedia": str(len(media)),
         }
         for index, (content_type, data) in enumerate(media):
             fields[f"MediaUrl{index}"] = self.add_media(content_type, data)
@@ -182,8 +204,14 @@ class FakeTwilio:
         return fields
 
     async def post_inbound(
-        self, url: str, from_: str, to: str, body: str, *,
-        media: Sequence[tuple[str, bytes]] = (), message_sid: str | None = None,
+        self,
+        url: str,
+        from_: str,
+        to: str,
+        body: str,
+        *,
+        media: Sequence[tuple[str, bytes]] = (),
+        message_sid: str | None = None,
         signature: str | None = None,
     ) -> tuple[int, str]:
         fields = self.inbound_fields(from_, to, body, media=media, message_sid=message_sid)
@@ -198,8 +226,13 @@ class FakeTwilio:
         assert target, f"{sid} has no StatusCallback"
         message.status = status
         fields = {
-            "SmsSid": sid, "SmsStatus": status, "MessageStatus": status, "To": message.to,
-            "MessageSid": sid, "AccountSid": self.account_sid, "From": message.from_,
+            "SmsSid": sid,
+            "SmsStatus": status,
+            "MessageStatus": status,
+            "To": message.to,
+            "MessageSid": sid,
+            "AccountSid": self.account_sid,
+            "From": message.from_,
             "ApiVersion": API_VERSION,
         }
         if error_code is not None:
@@ -209,12 +242,11 @@ class FakeTwilio:
     # -- REST handlers ------------------------------------------------------------------------
 
     def _authorised(self, request: web.Request) -> bool:
-        expected = "Basic " + base64.b64encode(
-            f"{self.account_sid}:{self.auth_token}".encode()
-        ).decode()
-        return (
-            request.match_info["account"] == self.account_sid
-            and secrets.compare_digest(request.headers.get("Authorization", ""), expected)
+        expected = (
+            "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        )
+        return request.match_info["account"] == self.account_sid and secrets.compare_digest(
+            request.headers.get("Authorization", ""), expected
         )
 
     async def _create_message(self, request: web.Request) -> web.StreamResponse:
@@ -258,7 +290,8 @@ class FakeTwilio:
             return Failure(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         if from_ not in self.owned_numbers:
             return Failure(
-                400, 21606,
+                400,
+                21606,
                 f"The From phone number {from_} is not a valid, SMS-capable inbound phone "
                 "number or short code for your account.",
             )
@@ -271,12 +304,25 @@ class FakeTwilio:
     def _message_resource(self, message: FakeMessage) -> dict[str, object]:
         now = formatdate(usegmt=True)
         return {
-            "account_sid": self.account_sid, "api_version": API_VERSION, "body": message.body,
-            "date_created": now, "date_sent": None, "date_updated": now, "direction":
-            "outbound-api", "error_code": None, "error_message": None, "from": message.from_,
-            "messaging_service_sid": None, "num_media": str(len(message.media_urls)),
-            "num_segments": "1", "price": None, "price_unit": "USD", "sid": message.sid,
-            "status": message.status, "subresource_uris": {}, "to": message.to,
+            "account_sid": self.account_sid,
+            "api_version": API_VERSION,
+            "body": message.body,
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": message.from_,
+            "messaging_service_sid": None,
+            "num_media": str(len(message.media_urls)),
+            "num_segments": "1",
+            "price": None,
+            "price_unit": "USD",
+            "sid": message.sid,
+            "status": message.status,
+            "subresource_uris": {},
+            "to": message.to,
             "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{message.sid}.json",
         }
 
@@ -286,19 +332,30 @@ class FakeTwilio:
         wanted = request.query.get("PhoneNumber")
         numbers = [n for n in self.owned_numbers if wanted is None or n == wanted]
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/IncomingPhoneNumbers.json"
-        return web.json_response({
-            "incoming_phone_numbers": [
-                {
-                    "account_sid": self.account_sid, "phone_number": number,
-                    "friendly_name": number, "sid": "PN" + number.lstrip("+").rjust(32, "0"),
-                    "capabilities": {"sms": True, "mms": True, "voice": True},
-                    "sms_url": "", "status": "in-use",
-                }
-                for number in numbers
-            ],
-            "end": max(len(numbers) - 1, 0), "first_page_uri": uri, "next_page_uri": None,
-            "page": 0, "page_size": 50, "previous_page_uri": None, "start": 0, "uri": uri,
-        })
+        return web.json_response(
+            {
+                "incoming_phone_numbers": [
+                    {
+                        "account_sid": self.account_sid,
+                        "phone_number": number,
+                        "friendly_name": number,
+                        "sid": "PN" + number.lstrip("+").rjust(32, "0"),
+                        "capabilities": {"sms": True, "mms": True, "voice": True},
+                        "sms_url": "",
+                        "status": "in-use",
+                    }
+                    for number in numbers
+                ],
+                "end": max(len(numbers) - 1, 0),
+                "first_page_uri": uri,
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": 50,
+                "previous_page_uri": None,
+                "start": 0,
+                "uri": uri,
+            }
+        )
 
     async def _get_media(self, request: web.Request) -> web.StreamResponse:
         if not self._authorised(request):

@@ -76,8 +76,12 @@ def test_addresses_go_back_in_the_escaped_form() -> None:
 
 @pytest.mark.parametrize(
     "typed",
-    ["juliet@capulet.lit", " Juliet@Capulet.lit ", "mailto:juliet@capulet.lit?subject=hi",
-     "<juliet@capulet.lit>"],
+    [
+        "juliet@capulet.lit",
+        " Juliet@Capulet.lit ",
+        "mailto:juliet@capulet.lit?subject=hi",
+        "<juliet@capulet.lit>",
+    ],
 )
 def test_gateway_prompt_takes_what_people_type(typed: str) -> None:
     assert address_from_prompt(typed) == "juliet@capulet.lit"

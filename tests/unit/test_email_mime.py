@@ -97,7 +97,7 @@ def test_attachments_are_collected_apart_from_the_body() -> None:
 def test_malformed_mime_gives_what_could_be_read() -> None:
     raw = (
         b"From: Juliet <juliet@capulet.lit>\r\nSubject: broken\r\n"
-        b"Content-Type: multipart/mixed; boundary=\"XYZ\"\r\n\r\n"
+        b'Content-Type: multipart/mixed; boundary="XYZ"\r\n\r\n'
         b"--XYZ\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
         b"aGVsbG8gd29ybGQ=\r\n"
         b"--XYZ\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n"
@@ -165,7 +165,7 @@ def dsn(original_id: str, action: str = "failed", status: str = "5.1.1") -> byte
         b"From: MAILER-DAEMON@relay.example\r\nTo: alice@mail.example.org\r\n"
         b"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn1@relay.example>\r\n"
         b"MIME-Version: 1.0\r\n"
-        b"Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
         b"--B\r\nContent-Type: text/plain\r\n\r\nThis is the mail system. Sorry.\r\n"
         b"--B\r\nContent-Type: message/delivery-status\r\n\r\n"
         b"Reporting-MTA: dns; relay.example\r\n\r\n"
@@ -202,9 +202,7 @@ def test_a_dsn_with_the_whole_original_message() -> None:
         b"--B\r\nContent-Type: message/delivery-status\r\n\r\n"
         b"Reporting-MTA: dns; relay.example\r\n\r\n"
         b"Final-Recipient: rfc822;juliet@capulet.lit\r\nAction: failed\r\nStatus: 5.2.2\r\n\r\n"
-        b"--B\r\nContent-Type: message/rfc822\r\n\r\n"
-        + original.as_bytes()
-        + b"\r\n--B--\r\n"
+        b"--B\r\nContent-Type: message/rfc822\r\n\r\n" + original.as_bytes() + b"\r\n--B--\r\n"
     )
     mail = read_mail(raw)
     assert mail.bounce is not None

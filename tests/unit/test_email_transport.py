@@ -79,9 +79,12 @@ class FakeHost:
     async def enqueue(self, message: OutboundMessage, data: dict[str, Any] | None = None) -> bool:
         key = f"{message.user_jid}|{message.contact}|{message.xmpp_id}" if message.xmpp_id else None
         item = await self.store.outbox.enqueue(
-            "email", message.user_jid, message.contact,
+            "email",
+            message.user_jid,
+            message.contact,
             {"message": dataclasses.asdict(message), "data": data or {}},
-            xmpp_id=message.xmpp_id, dedup_key=key,
+            xmpp_id=message.xmpp_id,
+            dedup_key=key,
         )
         return item is not None
 
@@ -117,8 +120,9 @@ class Rig:
         await client.connect()
         return client
 
-    async def mail_in(self, message: EmailMessage | bytes, sender: str = JULIET,
-                      to: str = f"alice@{DOMAIN}") -> str:
+    async def mail_in(
+        self, message: EmailMessage | bytes, sender: str = JULIET, to: str = f"alice@{DOMAIN}"
+    ) -> str:
         """Send over SMTP; return the reply to DATA (or raise aiosmtplib's refusal)."""
         client = await self.smtp()
         try:
@@ -136,8 +140,12 @@ def settings(smtp_port: int, sink_port: int, **extra: Any) -> EmailSettings:
             "secret": "s3cr3t-for-tests",
             "domain": DOMAIN,
             "smtp_listen": f"127.0.0.1:{smtp_port}",
-            "smarthost": {"host": "127.0.0.1", "port": sink_port, "starttls": False,
-                          **extra.pop("smarthost", {})},
+            "smarthost": {
+                "host": "127.0.0.1",
+                "port": sink_port,
+                "starttls": False,
+                **extra.pop("smarthost", {}),
+            },
             "max_message_bytes": 200_000,
             "max_attachment_bytes": 50_000,
             **extra,
@@ -173,8 +181,9 @@ async def make_rig(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Rig]
         await cleanup()
 
 
-def juliet_mail(text: str = "Wherefore art thou?", message_id: str = "<m1@capulet.lit>",
-                **headers: str) -> EmailMessage:
+def juliet_mail(
+    text: str = "Wherefore art thou?", message_id: str = "<m1@capulet.lit>", **headers: str
+) -> EmailMessage:
     message = EmailMessage()
     message["From"] = '"Juliet Capulet" <juliet@capulet.lit>'
     message["To"] = f"alice@{DOMAIN}"
@@ -190,7 +199,11 @@ def outbound(
     body: str = "Here, at the window", xmpp_id: str = "x1", **fields: Any
 ) -> OutboundMessage:
     return OutboundMessage(
-        user_jid=ALICE, from_jid=f"{ALICE}/phone", contact=JULIET, body=body, xmpp_id=xmpp_id,
+        user_jid=ALICE,
+        from_jid=f"{ALICE}/phone",
+        contact=JULIET,
+        body=body,
+        xmpp_id=xmpp_id,
         **fields,
     )
 
@@ -298,7 +311,7 @@ async def test_an_unreadable_from_falls_back_to_the_envelope(
     rig = await make_rig()
     raw = (
         b"From: Juliet <<not an address>>\r\nSubject: hi\r\nMessage-ID: <u@capulet.lit>\r\n"
-        b"Content-Type: multipart/alternative; boundary=\"b\"\r\n\r\n"
+        b'Content-Type: multipart/alternative; boundary="b"\r\n\r\n'
         b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhalf a mail"
     )
     await rig.mail_in(raw)
@@ -399,8 +412,9 @@ async def test_reply_is_threaded_onto_the_last_inbound_mail(
     assert str(sent.message["Subject"]) == "Re: Balcony"
     # Juliet answers that: the same XMPP thread
     ours = str(sent.message["Message-ID"])
-    await rig.mail_in(juliet_mail("again", "<m3@capulet.lit>", In_Reply_To=ours,
-                                  Subject="Re: Balcony"))
+    await rig.mail_in(
+        juliet_mail("again", "<m3@capulet.lit>", In_Reply_To=ours, Subject="Re: Balcony")
+    )
     assert rig.host.events[1].thread == thread
 
 
@@ -423,8 +437,9 @@ async def test_xmpp_thread_picks_the_mail_to_reply_to(
     sent = (await rig.sink.wait_for(2))[1]
     assert sent.message["In-Reply-To"] is None
     assert str(sent.message["Subject"]) == "News"
-    await rig.mail_in(juliet_mail("re news", "<c@capulet.lit>",
-                                  In_Reply_To=str(sent.message["Message-ID"])))
+    await rig.mail_in(
+        juliet_mail("re news", "<c@capulet.lit>", In_Reply_To=str(sent.message["Message-ID"]))
+    )
     assert rig.host.events[2].thread == "new-thread"
 
 
@@ -485,9 +500,10 @@ async def test_wrong_smtp_auth_keeps_the_mail(make_rig: Callable[..., Awaitable[
 def dsn(original_id: str, recipient: str = JULIET) -> bytes:
     return (
         b"From: MAILER-DAEMON@relay.example\r\nTo: alice@mail.example.org\r\n"
-        b"Subject: Undelivered Mail\r\nMessage-ID: <dsn-" + original_id.strip("<>").encode()
+        b"Subject: Undelivered Mail\r\nMessage-ID: <dsn-"
+        + original_id.strip("<>").encode()
         + b">\r\nMIME-Version: 1.0\r\n"
-        b"Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
         b"--B\r\nContent-Type: text/plain\r\n\r\nSorry.\r\n"
         b"--B\r\nContent-Type: message/delivery-status\r\n\r\n"
         b"Reporting-MTA: dns; relay.example\r\n\r\n"

@@ -47,8 +47,9 @@ async def test_two_transports_share_one_route(store: Store) -> None:
 async def test_put_serves_the_file_at_an_unguessable_url(store: Store) -> None:
     app = web.Application()
     media = served_media(RouteHost(store, app))  # type: ignore[arg-type]
-    url = await media.put(b"%PDF-1.4", "application/pdf", owner="email", ttl_seconds=60,
-                          filename='re"port.pdf')
+    url = await media.put(
+        b"%PDF-1.4", "application/pdf", owner="email", ttl_seconds=60, filename='re"port.pdf'
+    )
     assert url.startswith("https://gw.example.org/media/") and url.endswith(".pdf")
     path = url.removeprefix("https://gw.example.org")
     async with TestClient(TestServer(app)) as client:
@@ -74,5 +75,6 @@ async def test_the_size_cap_and_expiry(store: Store) -> None:
 async def test_fetch_failures_are_reported_in_words(store: Store) -> None:
     media = ServedMedia(store, "https://gw.example.org")
     with pytest.raises(MediaFetchFailed, match="could not be downloaded"):
-        await media.fetch("http://127.0.0.1:1/nothing", owner="sms", max_bytes=10,
-                          ttl_seconds=60, timeout=2)
+        await media.fetch(
+            "http://127.0.0.1:1/nothing", owner="sms", max_bytes=10, ttl_seconds=60, timeout=2
+        )

@@ -26,9 +26,15 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 def sent(sid: str, outbox_id: int = 1) -> SentSms:
     return SentSms(
-        sid=sid, outbox_id=outbox_id, user_jid="alice@example.org",
-        from_jid="alice@example.org/phone", contact="+15557654321", xmpp_id="m1",
-        receipt_requested=True, status="queued", error_code=None,
+        sid=sid,
+        outbox_id=outbox_id,
+        user_jid="alice@example.org",
+        from_jid="alice@example.org/phone",
+        contact="+15557654321",
+        xmpp_id="m1",
+        receipt_requested=True,
+        status="queued",
+        error_code=None,
     )
 
 
@@ -58,18 +64,29 @@ async def test_media_is_stored_as_bytes_and_expires(store: Store) -> None:
     data = bytes(range(256)) * 4
     key = "sms:" + uuid.uuid4().hex
     token = await files.add(
-        uuid.uuid4().hex, owner="sms", content_type="image/png", data=data,
-        expires_at=time.time() + 60, source_key=key,
+        uuid.uuid4().hex,
+        owner="sms",
+        content_type="image/png",
+        data=data,
+        expires_at=time.time() + 60,
+        source_key=key,
     )
     again = await files.add(
-        uuid.uuid4().hex, owner="sms", content_type="image/png", data=data,
-        expires_at=time.time() + 60, source_key=key,
+        uuid.uuid4().hex,
+        owner="sms",
+        content_type="image/png",
+        data=data,
+        expires_at=time.time() + 60,
+        source_key=key,
     )
     assert again == token
     file = await files.get(token)
     assert file is not None and file.data == data and file.content_type == "image/png"
     old = await files.add(
-        uuid.uuid4().hex, owner="sms", content_type="text/plain", data=b"old",
+        uuid.uuid4().hex,
+        owner="sms",
+        content_type="text/plain",
+        data=b"old",
         expires_at=time.time() - 1,
     )
     assert await files.get(old) is None

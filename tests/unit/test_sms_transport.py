@@ -168,11 +168,22 @@ async def self_service(tmp_path: Path) -> AsyncIterator[Gateway]:
         yield made
 
 
-def text(body: str, *, user: str = ALICE, xmpp_id: str = "m1", receipt: bool = True,
-         oob: tuple[str, ...] = ()) -> OutboundMessage:
+def text(
+    body: str,
+    *,
+    user: str = ALICE,
+    xmpp_id: str = "m1",
+    receipt: bool = True,
+    oob: tuple[str, ...] = (),
+) -> OutboundMessage:
     return OutboundMessage(
-        user_jid=user, from_jid=f"{user}/phone", contact=FRIEND, body=body, xmpp_id=xmpp_id,
-        receipt_requested=receipt, oob_urls=oob,
+        user_jid=user,
+        from_jid=f"{user}/phone",
+        contact=FRIEND,
+        body=body,
+        xmpp_id=xmpp_id,
+        receipt_requested=receipt,
+        oob_urls=oob,
     )
 
 
@@ -315,8 +326,10 @@ async def test_delivered_sends_the_receipt_once(gateway: Gateway) -> None:
     host, transport, twilio = gateway
     sid = await sent_sid(host, transport)
     for status in ("sent", "delivered", "delivered", "sent"):
-        assert await twilio.post_status(sid, status) == (200, '<?xml version="1.0" '
-                                                         'encoding="UTF-8"?><Response/>')
+        assert await twilio.post_status(sid, status) == (
+            200,
+            '<?xml version="1.0" encoding="UTF-8"?><Response/>',
+        )
     assert host.events == [DeliveryReport(f"{ALICE}/phone", FRIEND, "m1", delivered=True)]
     sms = await transport.sent.by_sid(sid)
     assert sms is not None and sms.status == "delivered"
@@ -490,7 +503,10 @@ async def test_an_mms_image_is_fetched_and_served_back(gateway: Gateway) -> None
 async def test_an_oversized_attachment_is_named_not_served(tmp_path: Path) -> None:
     async for host, _transport, twilio in make_gateway(tmp_path, media_max_bytes=1000):
         await twilio.post_inbound(
-            inbound_url(host), FRIEND, ALICE_NUMBER, "big",
+            inbound_url(host),
+            FRIEND,
+            ALICE_NUMBER,
+            "big",
             media=[("image/jpeg", b"x" * 2000), ("image/gif", b"GIF89a")],
         )
         [event] = host.events
@@ -543,8 +559,11 @@ async def test_the_admin_command_binds_a_number(gateway: Gateway) -> None:
 
 def test_addresses(tmp_path: Path) -> None:
     settings = SmsSettings(
-        jid="sms.example.org", secret="component-secret", account_sid=ACCOUNT_SID,
-        auth_token=AUTH_TOKEN, default_region="GB",
+        jid="sms.example.org",
+        secret="component-secret",
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        default_region="GB",
     )
     transport = SmsTransport(settings, FakeHost(store=None, port=0))  # type: ignore[arg-type]
     assert transport.address_from_prompt("020 7183 8750") == "+442071838750"

@@ -12,8 +12,28 @@ from html.parser import HTMLParser
 
 _BLOCKS = frozenset(
     {
-        "p", "div", "section", "article", "header", "footer", "blockquote", "pre", "table",
-        "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "address",
+        "p",
+        "div",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "blockquote",
+        "pre",
+        "table",
+        "ul",
+        "ol",
+        "dl",
+        "dt",
+        "dd",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "address",
     }
 )
 _HIDDEN = frozenset({"script", "style", "head", "title", "template", "noscript"})

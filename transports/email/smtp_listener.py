@@ -62,9 +62,7 @@ class MailHandler:
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Recipient OK"
 
-    async def handle_DATA(
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = _raw(envelope)
         null_sender = not envelope.mail_from or envelope.mail_from == "<>"
         mail = _read(raw, self.settings.strip_quoted_replies, envelope.mail_from)

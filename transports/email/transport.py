@@ -159,14 +159,24 @@ class EmailTransport(Transport):
             return  # the same stanza again: already queued once
         await self.headers.remember(
             MailHeaders(
-                message.user_jid, message.contact, envelope.message_id, thread,
-                envelope.subject, envelope.references, message.from_jid,
+                message.user_jid,
+                message.contact,
+                envelope.message_id,
+                thread,
+                envelope.subject,
+                envelope.references,
+                message.from_jid,
             )
         )
         await self.host.store.message_ids.record(
             MessageIdMapping(
-                NAME, message.user_jid, message.contact, "out", message.xmpp_id,
-                envelope.message_id, thread,
+                NAME,
+                message.user_jid,
+                message.contact,
+                "out",
+                message.xmpp_id,
+                envelope.message_id,
+                thread,
             )
         )
 
@@ -208,7 +218,9 @@ class EmailTransport(Transport):
         envelope = Envelope.from_data(pending.data["envelope"])
         body = body_with_links(pending.message.body, pending.message.oob_urls)
         await send_mail(
-            self.settings.smarthost, compose(envelope, body), envelope.from_address,
+            self.settings.smarthost,
+            compose(envelope, body),
+            envelope.from_address,
             envelope.to_address,
         )
         return Delivered(remote_id=envelope.message_id)

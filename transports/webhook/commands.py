@@ -155,14 +155,16 @@ class HookCommands:
         hooks = await self._stored.owned_by(user_jid)
         if not hooks:
             return ()
-        return (FormField(
-            "name",
-            "Hook",
-            "list-single",
-            value=hooks[0].name,
-            required=True,
-            options=tuple((hook.name, f"{hook.name}@{self._domain}") for hook in hooks),
-        ),)
+        return (
+            FormField(
+                "name",
+                "Hook",
+                "list-single",
+                value=hooks[0].name,
+                required=True,
+                options=tuple((hook.name, f"{hook.name}@{self._domain}") for hook in hooks),
+            ),
+        )
 
 
 def _chosen(values: dict[str, Any]) -> str:

@@ -60,9 +60,7 @@ class HookEndpoint:
             return _answer(
                 401, error=refusal, headers={"WWW-Authenticate": 'Bearer realm="portway"'}
             )
-        wait = self._limiter.take(
-            hook.name, hook.rate_per_minute or self._settings.rate_per_minute
-        )
+        wait = self._limiter.take(hook.name, hook.rate_per_minute or self._settings.rate_per_minute)
         if wait > 0:
             return _answer(
                 429,
@@ -81,9 +79,7 @@ class HookEndpoint:
             fresh = await self._deliver(hook, post, targets, post_id)
         except Exception:
             log.exception("hook %s: storing a post failed", hook.name)
-            return _answer(
-                503, error="cannot store the message now", headers={"Retry-After": "30"}
-            )
+            return _answer(503, error="cannot store the message now", headers={"Retry-After": "30"})
         if not fresh:
             return _answer(409, error="this webhook-id was received before", id=post_id)
         log.info("hook %s: post %s accepted for %d target(s)", hook.name, post_id, len(targets))

@@ -156,7 +156,9 @@ class HookClient:
 
 def _describe(error: aiohttp.ClientError) -> str:
     if isinstance(error, aiohttp.ClientConnectorError):
-        return "connection refused" if isinstance(error.os_error, ConnectionRefusedError) else (
-            str(error.os_error) or type(error).__name__
+        return (
+            "connection refused"
+            if isinstance(error.os_error, ConnectionRefusedError)
+            else (str(error.os_error) or type(error).__name__)
         )
     return str(error) or type(error).__name__
