@@ -76,7 +76,7 @@ class Gateway:
                     host,
                     settings.secret.get_secret_value(),  # type: ignore[attr-defined]
                 )
-                host.component = component
+                host.attach(component)
                 self.links[name] = ComponentLink(component, host, self.config.xmpp)
                 self.transports.append(transport)
                 try:

@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import uuid
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from slixmpp import JID
-from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp import JID, Iq
+from slixmpp.xmlstream import StanzaBase
 
 from component.commands import CommandRunner
 from transports.base import InboundMessage, OutboundMessage, event_from_dict, event_to_dict
@@ -25,12 +27,16 @@ if TYPE_CHECKING:
     from component.config import Config
     from component.metrics import Metrics
     from component.xmpp import GatewayComponent
+    from mappings.inbound import QueuedEvent
     from mappings.store import Store
 
 log = logging.getLogger(__name__)
 
 DRAIN_BATCH = 200
 LEASE_CHECK_SECONDS = 30.0
+CONFIRM_PREFIX = "drain-"
+CONFIRM_TIMEOUT_SECONDS = 15.0
+CONFIRM_POLL_SECONDS = 0.25
 
 
 class GroupCommit:
@@ -98,6 +104,8 @@ class Host:
         self.metrics = metrics
         self.commands = CommandRunner(self)
         self.component: GatewayComponent | None = None
+        self._confirmations: dict[str, asyncio.Future[None]] = {}
+        self._background: set[asyncio.Task[int]] = set()
         self.outbox_wakeup = asyncio.Event()
         self._drain_wakeup = asyncio.Event()
         self._connected = False
@@ -178,6 +186,11 @@ class Host:
         self.outbox_wakeup.set()
         return item is not None
 
+    def attach(self, component: GatewayComponent) -> None:
+        """Bind the host to its component and catch the answers that confirm drained batches."""
+        self.component = component
+        component.add_filter("in", self._on_confirmation)
+
     # -- connection state -------------------------------------------------------------------------
 
     def set_connected(self, connected: bool) -> None:
@@ -237,27 +250,72 @@ class Host:
                     # A malformed or unknown event must not hold up everything behind it.
                     log.exception("%s: dropping inbound event %s", self._domain, queued.id)
                     self.metrics.inbound_rejected.labels(self.transport_name, "unrenderable").inc()
-            ids = [queued.id for queued in batch]
-            if not self._connected or not await self._server_has_processed(
-                {q.user_jid for q in batch}
-            ):
-                await inbound.release(ids)  # sent again after the reconnect rather than lost
-                return
-            await inbound.mark_delivered(ids)
+            if not await self._confirm_batch(batch):
+                return  # what is unconfirmed is claimable again: sent again, not lost
 
-    async def _server_has_processed(self, users: set[str]) -> bool:
-        """Ping the users' servers: a stream is processed in order, so a pong after our
-        stanzas means the server has taken them. Only then are they marked delivered."""
+    async def _confirm_batch(self, batch: list[QueuedEvent]) -> bool:
+        """Ping the users' servers after the batch: a stream is processed in order, so the
+        answer means the server has taken every stanza before it.
+
+        The ping's id is stored on the batch's rows first, because with several connections
+        for one component (ejabberd) the server may hand the answer to another process; that
+        process then confirms the rows (see :meth:`_on_confirmation`).
+        """
+        inbound = self._store.inbound
+        by_domain: dict[str, list[int]] = defaultdict(list)
+        for queued in batch:
+            by_domain[queued.user_jid.rpartition("@")[2].split("/", 1)[0]].append(queued.id)
+        confirmed = True
+        for domain, ids in by_domain.items():
+            confirm_id = f"{CONFIRM_PREFIX}{uuid.uuid4().hex}"
+            await inbound.await_confirmation(ids, confirm_id)
+            if not await self._ping_and_wait(domain, confirm_id, ids):
+                await inbound.release(ids)
+                confirmed = False
+        return confirmed
+
+    async def _ping_and_wait(self, domain: str, confirm_id: str, ids: list[int]) -> bool:
         assert self.component is not None
-        domains = {user.rpartition("@")[2].split("/", 1)[0] for user in users}
-        for domain in domains:
-            try:
-                await self.component.plugin["xep_0199"].send_ping(
-                    JID(domain), ifrom=JID(self._domain), timeout=15
-                )
-            except IqError:
-                pass  # an error reply still means the server processed what came before
-            except IqTimeout:
-                log.warning("%s: no answer from %s; keeping the batch queued", self._domain, domain)
-                return False
-        return True
+        if not self._connected:
+            return False
+        answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._confirmations[confirm_id] = answered
+        ping = self.component.make_iq_get(ito=JID(domain), ifrom=JID(self._domain))
+        ping["id"] = confirm_id
+        ping.enable("ping")
+        self.component.send(ping)  # no waiter of slixmpp's: the answer may reach another process
+        deadline = asyncio.get_running_loop().time() + CONFIRM_TIMEOUT_SECONDS
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(answered), CONFIRM_POLL_SECONDS)
+                if answered.done():
+                    await self._store.inbound.confirm(confirm_id)
+                    return True
+                if not await self._store.inbound.unconfirmed(ids):
+                    return True  # another process got the answer and confirmed
+                if asyncio.get_running_loop().time() > deadline or not self._connected:
+                    log.warning(
+                        "%s: no answer from %s; the batch will be sent again", self._domain, domain
+                    )
+                    return False
+        finally:
+            self._confirmations.pop(confirm_id, None)
+
+    def _on_confirmation(self, stanza: StanzaBase) -> StanzaBase | None:
+        """Incoming filter: answers to drain pings, ours or another process's."""
+        if (
+            not isinstance(stanza, Iq)
+            or stanza["type"] not in ("result", "error")
+            or not stanza["id"].startswith(CONFIRM_PREFIX)
+        ):
+            return stanza
+        waiting = self._confirmations.get(stanza["id"])
+        if waiting is not None:
+            if not waiting.done():
+                waiting.set_result(None)
+        else:
+            task = asyncio.create_task(self._store.inbound.confirm(stanza["id"]))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return None  # an error answer confirms too: the server processed what came before

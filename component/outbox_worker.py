@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_POLICY = RetryPolicy()
-LEASE_SECONDS = 300.0
 IDLE_POLL_SECONDS = 30.0
 
 
@@ -39,6 +38,7 @@ class OutboxWorker:
         self.transport = transport
         self.host = host
         self.policy = transport.retry_policy or DEFAULT_POLICY
+        self.lease_seconds = transport.settings.outbox_lease_seconds
 
     async def run(self) -> None:
         store = self.host.store
@@ -46,7 +46,7 @@ class OutboxWorker:
         while True:
             self.host.outbox_wakeup.clear()
             try:
-                items = await store.outbox.claim(name, lease_seconds=LEASE_SECONDS)
+                items = await store.outbox.claim(name, lease_seconds=self.lease_seconds)
             except Exception:
                 log.exception("%s: cannot read the outbox; retrying", name)
                 await asyncio.sleep(5)

@@ -76,6 +76,10 @@ class GatewayComponent(ComponentXMPP):
         self.del_event_handler("presence_probe", self._handle_probe)
         self.auto_authorize = None
         self.auto_subscribe = False
+        # slixmpp's roster keeps the last presence sent from each JID to each JID, to answer
+        # probes with it. We answer probes ourselves, and for a gateway that is a stanza
+        # kept per user and per room occupant shown: most of what a connected user costs.
+        self.del_filter("out", self.roster._save_last_status)
         self._register_plugins()
         self._register_handlers()
         if transport.supports_rooms:

@@ -7,14 +7,20 @@ the room only while joined, bouncer mode included. Rows are ordered by their int
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
 
 from transports.rooms import ArchivedMessage, ArchivePage, ArchiveQuery
 
 if TYPE_CHECKING:
     from mappings.store import Store
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = [
     """
@@ -36,13 +42,62 @@ MIGRATIONS = [
 _COLUMNS = "stanza_id, nick, body, notice, created_at"
 
 
+_INSERT = (
+    "INSERT INTO room_archive (transport, user_jid, room, stanza_id, nick, body, notice,"
+    " created_at) VALUES (:transport, :user_jid, :room, :stanza_id, :nick, :body, :notice,"
+    " :created_at)"
+)
+
+
 class RoomArchive:
     def __init__(self, store: Store, transport: str) -> None:
         self._store = store
         self._transport = transport
+        #: lines kept by add_soon() and not yet written
+        self._pending: list[dict[str, Any]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def migrate(self) -> None:
         await self._store.migrate("room_archive", MIGRATIONS)
+
+    def add_soon(
+        self,
+        user_jid: str,
+        room: str,
+        nick: str,
+        body: str,
+        *,
+        notice: bool = False,
+        timestamp: float | None = None,
+    ) -> ArchivedMessage:
+        """Keep a line; it is written shortly after, in one transaction with the lines kept
+        meanwhile (one transaction per line made the database the bottleneck of a busy room).
+
+        Its stanza id is known at once, so the caller can deliver the line without waiting.
+        Reads (:meth:`last`, :meth:`query`) first wait for what is pending, so they see it.
+        """
+        message = ArchivedMessage(
+            stanza_id=str(uuid.uuid4()),
+            nick=nick,
+            body=body,
+            timestamp=time.time() if timestamp is None else timestamp,
+            notice=notice,
+        )
+        self._pending.append(
+            {
+                "transport": self._transport,
+                "user_jid": user_jid,
+                "room": room,
+                "stanza_id": message.stanza_id,
+                "nick": nick,
+                "body": body,
+                "notice": int(notice),
+                "created_at": message.timestamp,
+            }
+        )
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        return message
 
     async def add(
         self,
@@ -54,32 +109,34 @@ class RoomArchive:
         notice: bool = False,
         timestamp: float | None = None,
     ) -> ArchivedMessage:
-        message = ArchivedMessage(
-            stanza_id=str(uuid.uuid4()),
-            nick=nick,
-            body=body,
-            timestamp=time.time() if timestamp is None else timestamp,
-            notice=notice,
-        )
-        await self._store.execute(
-            "INSERT INTO room_archive (transport, user_jid, room, stanza_id, nick, body, notice,"
-            " created_at) VALUES (:transport, :user_jid, :room, :stanza_id, :nick, :body,"
-            " :notice, :created_at)",
-            transport=self._transport,
-            user_jid=user_jid,
-            room=room,
-            stanza_id=message.stanza_id,
-            nick=nick,
-            body=body,
-            notice=int(notice),
-            created_at=message.timestamp,
-        )
+        """Keep a line and wait until it is written."""
+        message = self.add_soon(user_jid, room, nick, body, notice=notice, timestamp=timestamp)
+        await self.flush()
         return message
+
+    async def flush(self) -> None:
+        """Wait until every line kept so far is written."""
+        while self._writer is not None:
+            await asyncio.shield(self._writer)
+
+    async def _write(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    async with self._store.transaction() as conn:
+                        await conn.execute(text(_INSERT), batch)
+                except Exception:
+                    # The lines were delivered already; only their history is lost.
+                    log.exception("could not archive %d room lines", len(batch))
+        finally:
+            self._writer = None
 
     async def last(self, user_jid: str, room: str, count: int) -> list[ArchivedMessage]:
         """The last ``count`` messages, oldest first (history on join)."""
         if count <= 0:
             return []
+        await self.flush()
         rows = await self._store.fetch_all(
             f"SELECT {_COLUMNS} FROM room_archive WHERE transport = :transport"
             " AND user_jid = :user_jid AND room = :room ORDER BY id DESC LIMIT :count",
@@ -92,6 +149,7 @@ class RoomArchive:
 
     async def query(self, user_jid: str, room: str, query: ArchiveQuery) -> ArchivePage:
         """One page of a MAM query, oldest first; ``complete`` when nothing lies beyond it."""
+        await self.flush()
         where = ["transport = :transport", "user_jid = :user_jid", "room = :room"]
         params: dict[str, object] = {
             "transport": self._transport,
@@ -128,6 +186,7 @@ class RoomArchive:
         return ArchivePage(tuple(_message(row) for row in rows), complete)
 
     async def forget_user(self, user_jid: str) -> None:
+        await self.flush()
         await self._store.execute(
             "DELETE FROM room_archive WHERE transport = :transport AND user_jid = :user_jid",
             transport=self._transport,

@@ -136,6 +136,34 @@ class InboundQueue:
         events = [QueuedEvent(int(row[0]), row[1], row[2], dict(loads(row[3]))) for row in rows]
         return sorted(events, key=lambda event: event.id)
 
+    async def await_confirmation(self, event_ids: list[int], confirm_id: str) -> None:
+        """Tie claimed events to the id of the ping that will confirm them."""
+        statement = text(
+            "UPDATE inbound SET confirm_id = :confirm_id WHERE id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True))
+        async with self._store.transaction() as conn:
+            await conn.execute(statement, {"confirm_id": confirm_id, "ids": event_ids})
+
+    async def confirm(self, confirm_id: str) -> int:
+        """The server answered the ping: the events sent before it are delivered."""
+        return await self._store.execute(
+            "UPDATE inbound SET state = :delivered, delivered_at = :now"
+            " WHERE confirm_id = :confirm_id AND state = :delivering",
+            delivered=DELIVERED,
+            now=time.time(),
+            confirm_id=confirm_id,
+            delivering=DELIVERING,
+        )
+
+    async def unconfirmed(self, event_ids: list[int]) -> list[int]:
+        """Which of these events are still waiting for their confirmation."""
+        statement = text(
+            "SELECT id FROM inbound WHERE id IN :ids AND state = :delivering"
+        ).bindparams(bindparam("ids", expanding=True))
+        async with self._store.transaction() as conn:
+            rows = await conn.execute(statement, {"ids": event_ids, "delivering": DELIVERING})
+            return [int(row[0]) for row in rows]
+
     async def release(self, event_ids: list[int]) -> None:
         """Give claimed events back (XMPP went away before they were confirmed)."""
         if not event_ids:
@@ -147,17 +175,6 @@ class InboundQueue:
         async with self._store.transaction() as conn:
             await conn.execute(
                 statement, {"queued": QUEUED, "delivering": DELIVERING, "ids": event_ids}
-            )
-
-    async def mark_delivered(self, event_ids: list[int]) -> None:
-        if not event_ids:
-            return
-        statement = text(
-            "UPDATE inbound SET state = :delivered, delivered_at = :now WHERE id IN :ids"
-        ).bindparams(bindparam("ids", expanding=True))
-        async with self._store.transaction() as conn:
-            await conn.execute(
-                statement, {"delivered": DELIVERED, "now": time.time(), "ids": event_ids}
             )
 
     async def release_leases(self) -> int:

@@ -118,11 +118,17 @@ class Outbox:
         """Take due items for delivery, oldest first, leasing them to this worker."""
         now = time.time() if now is None else now
         lock = " FOR UPDATE SKIP LOCKED" if self._store.is_postgres else ""
+        # Only the oldest open message of each conversation is due: messages to one contact
+        # go out in order, even when several processes share the queue.
         rows = await self._store.fetch_all(
             "UPDATE outbox SET state = :sending, lease_until = :lease, attempts = attempts + 1,"
-            " updated_at = :now WHERE id IN (SELECT id FROM outbox WHERE transport = :transport"
+            " updated_at = :now WHERE id IN (SELECT id FROM outbox AS o"
+            " WHERE transport = :transport"
             " AND ((state = :pending AND next_attempt_at <= :now)"
             " OR (state = :sending AND lease_until < :now))"
+            " AND NOT EXISTS (SELECT 1 FROM outbox AS older WHERE older.transport = o.transport"
+            " AND older.user_jid = o.user_jid AND older.contact = o.contact AND older.id < o.id"
+            " AND older.state IN (:pending, :sending))"
             f" ORDER BY id LIMIT :limit{lock}) RETURNING {_COLUMNS}",
             transport=transport,
             sending=SENDING,

@@ -86,4 +86,12 @@ CORE_MIGRATIONS: list[str] = [
     """
     ALTER TABLE inbound ADD COLUMN lease_until {float}
     """,
+    # 3: a drained batch is confirmed by the id of the ping that follows it, whichever
+    # process's connection the server hands the answer to; and the outbox finds the oldest
+    # open message of a conversation quickly (messages of one conversation go in order)
+    """
+    ALTER TABLE inbound ADD COLUMN confirm_id TEXT;
+    CREATE INDEX inbound_confirm ON inbound (confirm_id);
+    CREATE INDEX outbox_conversation ON outbox (transport, user_jid, contact, id)
+    """,
 ]

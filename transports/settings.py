@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, SecretStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
 # Values that people leave in a config when they copy the example and forget to edit it.
 PLACEHOLDER_SECRETS = frozenset(
@@ -70,3 +70,7 @@ class TransportSettings(Section):
     jid: ComponentDomain
     secret: Secret
     name: str | None = None
+    #: how long an outbox attempt belongs to the process that took it; after a crash, the
+    #: message is tried again once this has passed (at once with SQLite, which has one
+    #: process). Keep it above the transport's longest attempt.
+    outbox_lease_seconds: float = Field(default=300.0, gt=0)

@@ -167,6 +167,7 @@ async def make_rig(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Rig]
         cleanups.append(sink.stop)
         smtp_port = free_port()
         transport = EmailTransport(settings(smtp_port, sink.port, **extra), host)
+        await transport.prepare()
         await transport.start()
         cleanups.append(transport.stop)
         runner = web.AppRunner(host.app)

@@ -191,6 +191,6 @@ async def test_one_conversation_is_attempted_in_order(store: Store) -> None:
     worker = OutboxWorker(transport, host)  # type: ignore[arg-type]
     for n in range(3):
         await enqueue(store, dataclasses.replace(MESSAGE, xmpp_id=f"m{n}", body=str(n)))
-    items = await store.outbox.claim("scripted")
-    await worker._attempt_all(items)
+    for _ in range(3):
+        await attempt_due(worker, store)
     assert [p.message.body for p in transport.attempts] == ["0", "1", "2"]

@@ -142,6 +142,7 @@ async def make_gateway(tmp_path: Path, **options: Any) -> AsyncIterator[Gateway]
         **options,
     )
     transport = SmsTransport(settings, host)
+    await transport.prepare()
     await transport.start()
     runner = web.AppRunner(host.app)
     await runner.setup()

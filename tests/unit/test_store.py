@@ -160,7 +160,13 @@ async def test_inbound_queue_order_and_dedup(store: Store) -> None:
     queued = await store.inbound.claim(name, limit=2)
     assert [event.event["n"] for event in queued] == [0, 1]
     assert await store.inbound.claim(name, limit=0) == []
-    await store.inbound.mark_delivered([queued[0].id, queued[1].id])
+    await store.inbound.await_confirmation([queued[0].id, queued[1].id], "ping-1")
+    assert await store.inbound.unconfirmed([queued[0].id, queued[1].id]) == [
+        queued[0].id,
+        queued[1].id,
+    ]
+    assert await store.inbound.confirm("ping-1") == 2
+    assert await store.inbound.unconfirmed([queued[0].id, queued[1].id]) == []
     assert await store.inbound.backlog(name) == 3
     # A delivered event's key still blocks a retry of the same message.
     assert await store.inbound.put(name, "a@example.org", {"n": 1}, dedup_key="m1") is None
@@ -193,7 +199,8 @@ async def test_group_commit_stores_a_batch_and_drops_duplicates(store: Store) ->
     assert stored == [True, False, True, False, True]
     queued = await store.inbound.claim(name)
     assert [event.event["n"] for event in queued] == [0, 1, 3, 5]
-    await store.inbound.mark_delivered([queued[1].id, queued[2].id])
+    await store.inbound.await_confirmation([queued[1].id, queued[2].id], "ping-2")
+    await store.inbound.confirm("ping-2")
     await store.inbound.release([queued[0].id, queued[3].id])
     assert [event.event["n"] for event in await store.inbound.claim(name)] == [0, 5]
 
@@ -230,3 +237,21 @@ async def test_leases_can_be_released_after_a_crash(store: Store) -> None:
     assert await store.inbound.release_leases() >= 1
     assert [i.id for i in await store.outbox.claim(name)] == [item.id]
     assert len(await store.inbound.claim(name)) == 1
+
+
+async def test_a_conversation_goes_out_in_order(store: Store) -> None:
+    """Only the oldest open message of a conversation is claimable, even for other workers."""
+    name = transport()
+    first = await store.outbox.enqueue(name, "a@example.org", "bob", {"n": 1}, now=1000.0)
+    second = await store.outbox.enqueue(name, "a@example.org", "bob", {"n": 2}, now=1000.0)
+    other = await store.outbox.enqueue(name, "a@example.org", "carol", {"n": 3}, now=1000.0)
+    assert first and second and other
+    claimed = await store.outbox.claim(name, now=1000.0)
+    assert [item.id for item in claimed] == [first.id, other.id]
+    await store.outbox.mark_delivered(other.id)
+    # While the first waits for a retry, the second waits behind it.
+    await store.outbox.retry_later(first.id, "relay down", at=2000.0)
+    assert await store.outbox.claim(name, now=1500.0) == []
+    assert [item.id for item in await store.outbox.claim(name, now=2000.0)] == [first.id]
+    await store.outbox.mark_delivered(first.id)
+    assert [item.id for item in await store.outbox.claim(name, now=2000.0)] == [second.id]

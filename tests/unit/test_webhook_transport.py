@@ -134,6 +134,7 @@ async def setup(tmp_path: Path, endpoint: ScriptedEndpoint) -> AsyncIterator[Set
         }
     )
     transport = WebhookTransport(settings, host)
+    await transport.prepare()
     await transport.start()
     client = TestClient(TestServer(host.app))
     await client.start_server()
@@ -339,6 +340,7 @@ async def test_failures_and_presence(setup: Setup, endpoint: ScriptedEndpoint) -
     await transport.user_presence(UserPresence("bob@example.org/phone", None, True))
     assert [(p.contact, p.show) for p in host.presences()] == [("alerts", "xa")]
     again = WebhookTransport(transport.settings, StandInHost(host.store))
+    await again.prepare()
     await again.start()
     assert again.presence_of((await again.directory.get("alerts")), "bob@example.org").show == "xa"  # type: ignore[arg-type]
 
