@@ -84,6 +84,22 @@ async def world(tmp_path: Path, make_prosody: MakeProsody, xmpp_client: ConnectX
     gateway.stop()
 
 
+@pytest.fixture
+async def privileged_world(
+    tmp_path: Path, make_prosody: MakeProsody, xmpp_client: ConnectXmpp
+) -> Any:
+    """The hooks component with XEP-0356 roster access, and alice has received one post."""
+    prosody = make_prosody(components=SECRETS, users=USERS, privileged=["hooks.example.org"])
+    gateway = GatewayProcess(tmp_path / "gateway", settings(prosody))
+    await gateway.astart()
+    alice = await xmpp_client("alice@example.org", "alice-pw", prosody)
+    await asyncio.sleep(0.5)  # the server advertises the privileges right after attaching
+    assert post_hook(gateway, "hello roster")[0] == 202
+    await alice.expect_message(from_="alerts@hooks.example.org", body="hello roster")
+    yield prosody, gateway, alice
+    gateway.stop()
+
+
 def post_hook(gateway: GatewayProcess, body: str, token: str = HOOK_TOKEN) -> tuple[int, str]:
     request = urllib.request.Request(
         f"{gateway.base_url}/hooks/alerts",
@@ -337,27 +353,18 @@ async def test_cli_round_trip(world: Any, tmp_path: Path) -> None:
 
 
 async def test_new_contacts_are_pushed_into_the_roster_where_privileged(
-    tmp_path: Path, make_prosody: MakeProsody, xmpp_client: ConnectXmpp
+    privileged_world: Any,
 ) -> None:
     """XEP-0356: with mod_privilege the contact appears in the roster, with no request."""
-    prosody = make_prosody(components=SECRETS, users=USERS, privileged=["hooks.example.org"])
-    gateway = GatewayProcess(tmp_path / "gateway", settings(prosody))
-    await gateway.astart()
-    try:
-        alice = await xmpp_client("alice@example.org", "alice-pw", prosody)
-        await asyncio.sleep(0.5)  # the server advertises the privileges right after attaching
-        assert post_hook(gateway, "hello roster")[0] == 202
-        await alice.expect_message(from_="alerts@hooks.example.org", body="hello roster")
-        # The server pushed the new item to the client (roster versioning makes a fresh
-        # get answer "no change", so look at the client's roster as the pushes built it).
-        roster = alice.xmpp.client_roster
-        assert "alerts@hooks.example.org" in roster, list(roster)
-        assert roster["alerts@hooks.example.org"]["subscription"] == "both"
-        assert not [
-            s for s in alice.drain() if s.name == "presence" and s["type"] == "subscribe"
-        ], "asked for a subscription although the roster push worked"
-    finally:
-        gateway.stop()
+    _prosody, _gateway, alice = privileged_world
+    # The server pushed the new item to the client (roster versioning makes a fresh get
+    # answer "no change", so look at the client's roster as the pushes built it).
+    roster = alice.xmpp.client_roster
+    assert "alerts@hooks.example.org" in roster, list(roster)
+    assert roster["alerts@hooks.example.org"]["subscription"] == "both"
+    assert not [s for s in alice.drain() if s.name == "presence" and s["type"] == "subscribe"], (
+        "asked for a subscription although the roster push worked"
+    )
 
 
 COMMANDS_NS = "http://jabber.org/protocol/commands"
@@ -446,29 +453,20 @@ async def test_cli_remove_forgets_what_the_transport_keeps(world: Any) -> None:
 
 
 async def test_a_contact_renamed_in_the_roster_keeps_its_name(
-    tmp_path: Path, make_prosody: MakeProsody, xmpp_client: ConnectXmpp
+    privileged_world: Any, xmpp_client: ConnectXmpp
 ) -> None:
-    prosody = make_prosody(components=SECRETS, users=USERS, privileged=["hooks.example.org"])
-    gateway = GatewayProcess(tmp_path / "gateway", settings(prosody))
-    await gateway.astart()
-    try:
-        alice = await xmpp_client("alice@example.org", "alice-pw", prosody)
-        await asyncio.sleep(0.5)
-        assert post_hook(gateway, "hello")[0] == 202
-        await alice.expect_message(from_="alerts@hooks.example.org", body="hello")
-        renamed = await iq(
-            alice,
-            "<iq type='set'><query xmlns='jabber:iq:roster'>"
-            "<item jid='alerts@hooks.example.org' name='Pager'/></query></iq>",
-        )
-        assert renamed["type"] == "result"
-        await alice.disconnect()
-        await xmpp_client("alice@example.org", "alice-pw", prosody)  # comes online again
-        for _ in range(50):
-            listed = gateway.cli("mappings", "list", "--contacts").stdout
-            if "contact alerts\tPager" in listed:
-                break
-            await asyncio.sleep(0.1)
-        assert "webhook\talice@example.org\tcontact alerts\tPager" in listed
-    finally:
-        gateway.stop()
+    prosody, gateway, alice = privileged_world
+    renamed = await iq(
+        alice,
+        "<iq type='set'><query xmlns='jabber:iq:roster'>"
+        "<item jid='alerts@hooks.example.org' name='Pager'/></query></iq>",
+    )
+    assert renamed["type"] == "result"
+    await alice.disconnect()
+    await xmpp_client("alice@example.org", "alice-pw", prosody)  # comes online again
+    for _ in range(50):
+        listed = gateway.cli("mappings", "list", "--contacts").stdout
+        if "contact alerts\tPager" in listed:
+            break
+        await asyncio.sleep(0.1)
+    assert "webhook\talice@example.org\tcontact alerts\tPager" in listed
