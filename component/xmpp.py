@@ -338,6 +338,16 @@ class GatewayComponent(ComponentXMPP):
             await self._send_outbound(msg, user, body, oob_url)
         except GatewayError as error:
             self.send_error(msg, error)
+        except Exception:  # not taken: the sender must know, and may try again
+            log.exception("%s: message %s from %s not taken", self.domain, msg["id"], user)
+            self.send_error(
+                msg,
+                GatewayError(
+                    "the gateway could not take this message; please try again",
+                    "internal-server-error",
+                    "wait",
+                ),
+            )
 
     async def _send_outbound(self, msg: Message, user: str, body: str, oob_url: str) -> None:
         registrations = self.host.store.registrations
