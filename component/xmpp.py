@@ -22,6 +22,7 @@ from slixmpp.xmlstream.matcher import StanzaPath
 from component import render
 from component.core_commands import core_commands
 from component.occupancy import RoomOccupancy
+from component.ordering import InArrivalOrder
 from component.stanzas import GatewayQuery, form_values, missing_required, render_form
 from mappings.contacts import ContactMapping
 from mappings.registrations import AddressTaken, Registration
@@ -72,6 +73,7 @@ class GatewayComponent(ComponentXMPP):
         self.privileged_roster = False
         self.muc: MucRouter | None = None
         self.occupancy = RoomOccupancy(self)
+        self._in_order = InArrivalOrder()
         # We answer subscriptions and probes ourselves, from the store.
         self.del_event_handler("presence_probe", self._handle_probe)
         self.auto_authorize = None
@@ -308,6 +310,10 @@ class GatewayComponent(ComponentXMPP):
     # -- messages from users -------------------------------------------------------------------
 
     async def _on_message(self, msg: Message) -> None:
+        async with self._in_order.turn(msg["from"].bare):
+            await self._take_message(msg)
+
+    async def _take_message(self, msg: Message) -> None:
         if self.occupancy.is_room_traffic(msg) or (msg["type"] == "groupchat" and not self.muc):
             return  # what rooms our contacts sit in say: not addressed to the gateway
         if msg["type"] == "error":

@@ -62,6 +62,14 @@ _COLUMNS = (
 )
 
 
+#: Only the oldest open message of each conversation is due: one contact gets them in order.
+_OLDEST_OF_ITS_CONVERSATION = (
+    " AND NOT EXISTS (SELECT 1 FROM outbox AS older WHERE older.transport = o.transport"
+    " AND older.user_jid = o.user_jid AND older.contact = o.contact AND older.id < o.id"
+    " AND older.state IN (:pending, :sending))"
+)
+
+
 class Outbox:
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -81,6 +89,13 @@ class Outbox:
         now = time.time() if now is None else now
         try:
             async with self._store.transaction() as conn:
+                if self._store.is_postgres:
+                    # Ids of one conversation must follow commit order, or a later message
+                    # could be claimed before an earlier one is visible (several processes).
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(hashtextextended(:conversation, 0))"),
+                        {"conversation": f"{transport}|{user_jid}|{contact}"},
+                    )
                 row = (
                     await conn.execute(
                         text(
@@ -118,17 +133,13 @@ class Outbox:
         """Take due items for delivery, oldest first, leasing them to this worker."""
         now = time.time() if now is None else now
         lock = " FOR UPDATE SKIP LOCKED" if self._store.is_postgres else ""
-        # Only the oldest open message of each conversation is due: messages to one contact
-        # go out in order, even when several processes share the queue.
         rows = await self._store.fetch_all(
             "UPDATE outbox SET state = :sending, lease_until = :lease, attempts = attempts + 1,"
             " updated_at = :now WHERE id IN (SELECT id FROM outbox AS o"
             " WHERE transport = :transport"
             " AND ((state = :pending AND next_attempt_at <= :now)"
             " OR (state = :sending AND lease_until < :now))"
-            " AND NOT EXISTS (SELECT 1 FROM outbox AS older WHERE older.transport = o.transport"
-            " AND older.user_jid = o.user_jid AND older.contact = o.contact AND older.id < o.id"
-            " AND older.state IN (:pending, :sending))"
+            f"{_OLDEST_OF_ITS_CONVERSATION}"
             f" ORDER BY id LIMIT :limit{lock}) RETURNING {_COLUMNS}",
             transport=transport,
             sending=SENDING,
@@ -170,9 +181,11 @@ class Outbox:
 
     async def next_due(self, transport: str) -> float | None:
         """When the earliest pending item becomes due, so a worker knows how long to sleep."""
+        # A message waiting behind an older one of its conversation is not due on its own.
         row = await self._store.fetch_one(
             "SELECT MIN(CASE WHEN state = :pending THEN next_attempt_at ELSE lease_until END)"
-            " FROM outbox WHERE transport = :transport AND state IN (:pending, :sending)",
+            " FROM outbox AS o WHERE transport = :transport AND state IN (:pending, :sending)"
+            f"{_OLDEST_OF_ITS_CONVERSATION}",
             transport=transport,
             pending=PENDING,
             sending=SENDING,

@@ -37,7 +37,11 @@ CTL_TIMEOUT = 30.0
 
 #: Modules for the virtual host: a realistic client session (roster and presence, disco,
 #: ping, version) and nothing that opens another port.
-BASE_MODULES = ("mod_disco", "mod_ping", "mod_roster", "mod_version", "mod_caps")
+BASE_MODULES = ("mod_disco", "mod_ping", "mod_roster", "mod_version")
+#: Loaded only with mod_muc: 23.01's mod_caps reads mod_muc's options for every presence a
+#: client receives, and without mod_muc it crashes there ({module_not_loaded,mod_muc,…},
+#: a stack trace in the log per presence; the presence still goes through).
+MUC_MODULES = ("mod_caps",)
 
 
 def ejabberd_lib_root() -> Path | None:
@@ -155,7 +159,8 @@ class Ejabberd(ServerProcess):
             '    what: "*"',
             "modules:",
         ]
-        for module in [*BASE_MODULES, *self.extra_modules]:
+        muc_modules = MUC_MODULES if self.muc_domain is not None else ()
+        for module in [*BASE_MODULES, *muc_modules, *self.extra_modules]:
             lines.append(f"  {module}: {{}}")
         if self.muc_domain is not None:
             lines += [
