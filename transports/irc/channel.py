@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from transports.irc.modes import ModeChange, PrefixModes, role_and_affiliation
+from transports.irc.modes import NO_MODES, ModeChange, PrefixModes, role_and_affiliation
 from transports.rooms import Occupant
 
 
@@ -17,10 +17,12 @@ def fold(name: str) -> str:
     return name.lower().replace("[", "{").replace("]", "}").replace("\\", "|").replace("~", "^")
 
 
-@dataclass
+@dataclass(slots=True)
 class Member:
+    """One nick in a channel (slots: a gateway keeps one per member per channel per user)."""
+
     nick: str
-    modes: frozenset[str] = frozenset()
+    modes: frozenset[str] = NO_MODES
 
     def occupant(self) -> Occupant:
         role, affiliation = role_and_affiliation(self.modes)
@@ -61,7 +63,7 @@ class Channel:
     def member(self, nick: str) -> Member | None:
         return self.members.get(fold(nick))
 
-    def add(self, nick: str, modes: frozenset[str] = frozenset()) -> Member:
+    def add(self, nick: str, modes: frozenset[str] = NO_MODES) -> Member:
         member = Member(nick, modes)
         self.members[fold(nick)] = member
         return member
@@ -116,7 +118,7 @@ class Channel:
                 modes.add(change.mode)
             else:
                 modes.discard(change.mode)
-            member.modes = frozenset(modes)
+            member.modes = frozenset(modes) if modes else NO_MODES
             if role_and_affiliation(member.modes) != before and member not in touched:
                 touched.append(member)
         return touched

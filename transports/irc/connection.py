@@ -3,7 +3,11 @@
 Written here rather than on jaraco ``irc``'s asyncio client because that one throttles with
 a blocking ``time.sleep`` (it would stall every other user's connection in the loop), has no
 SASL, refuses over-long lines instead of splitting them, and decodes with one codec only.
-What is left is small: the registration handshake and two loops, one reading and one writing.
+
+It is an :class:`asyncio.Protocol`, not a pair of stream tasks: a gateway holds one
+connection per user and server, so what each one costs while idle is what the gateway costs
+per user. Lines are split in ``data_received``; a line leaves at once when nothing waits
+before it, and otherwise behind the throttle, on a timer; silence is watched by one timer.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import base64
 import contextlib
 import logging
 import ssl
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,7 +31,10 @@ log = logging.getLogger(__name__)
 IDLE_PING_SECONDS = 90.0
 IDLE_GIVE_UP_SECONDS = 60.0
 NICK_ATTEMPTS = 6
+#: A partial line longer than this is dropped, up to its end: no valid line is that long.
 MAX_READ_LINE = 65536
+#: In the outgoing queue: close once everything before it is written (after a QUIT).
+_CLOSE = b""
 
 
 class RegistrationFailed(Exception):
@@ -57,7 +65,7 @@ def next_nick(nick: str, attempt: int) -> str:
     return f"{nick}{attempt}"
 
 
-class IrcConnection:
+class IrcConnection(asyncio.Protocol):
     def __init__(
         self,
         options: ConnectOptions,
@@ -73,13 +81,21 @@ class IrcConnection:
         self.registered = False
         self._on_line = on_line
         self._on_closed = on_closed
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._outgoing: asyncio.Queue[bytes] = asyncio.Queue()
+        self._transport: asyncio.Transport | None = None
+        self._partial = b""
+        self._skipping = False
+        #: Lines waiting behind the throttle or for the socket (None when none wait: an
+        #: empty deque alone is half a KiB, and a gateway holds thousands of connections).
+        self._queue: deque[bytes] | None = None
         self._bucket = (
             TokenBucket(options.burst, options.lines_per_second) if options.burst else None
         )
-        self._tasks: list[asyncio.Task[None]] = []
+        self._token_taken = False
+        self._pump_timer: asyncio.TimerHandle | None = None
+        self._paused = False
+        self._last_read = 0.0
+        self._pinged = False
+        self._idle_timer: asyncio.TimerHandle | None = None
         self._welcome: asyncio.Future[None] | None = None
         self._nick_attempts = 0
         self._closed = False
@@ -95,17 +111,14 @@ class IrcConnection:
             if not self.options.verify_cert:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
-        self._reader, self._writer = await asyncio.wait_for(
-            asyncio.open_connection(
-                self.options.host, self.options.port, ssl=context, limit=MAX_READ_LINE
-            ),
+        loop = asyncio.get_running_loop()
+        self._welcome = loop.create_future()
+        await asyncio.wait_for(
+            loop.create_connection(lambda: self, self.options.host, self.options.port, ssl=context),
             timeout,
         )
-        self._welcome = asyncio.get_running_loop().create_future()
-        self._tasks = [
-            asyncio.create_task(self._read_loop(), name=f"irc-read-{self.options.host}"),
-            asyncio.create_task(self._write_loop(), name=f"irc-write-{self.options.host}"),
-        ]
+        if self._closed:  # lost at once
+            raise RegistrationFailed(self._close_reason)
         if self.options.sasl_password:
             self._send_now("CAP", "LS", "302")
         if self.options.password:
@@ -118,21 +131,30 @@ class IrcConnection:
         except BaseException:
             self.close("registration did not complete")
             raise
+        self._welcome = None
 
     def send(self, command: str, *params: str) -> None:
-        """Queue a line behind the throttle; raises UnsafeLine for CR/LF and the like."""
-        line = build_line(command, *params)
-        self._outgoing.put_nowait(self._encode(line))
+        """Send a line, behind the throttle; raises UnsafeLine for CR/LF and the like."""
+        data = self._encode(build_line(command, *params))
+        if self._closed:
+            return
+        # Straight out when nothing waits before it; else behind the throttle or the socket.
+        waiting = self._queue is not None or self._bucket is not None or self._paused
+        if self._transport is not None and not waiting:
+            self._transport.write(data)
+        else:
+            self._enqueue(data)
 
     @property
     def backlog(self) -> int:
         """Lines waiting behind the throttle."""
-        return self._outgoing.qsize()
+        return len(self._queue) if self._queue else 0
 
     def quit(self, message: str = "") -> None:
         """Send QUIT (after what is queued) and close once it is written."""
         self.send("QUIT", message or "Leaving")
-        self._outgoing.put_nowait(b"")  # the write loop closes when it reaches this
+        if not self._closed:
+            self._enqueue(_CLOSE)
 
     def close(self, reason: str = "closed") -> None:
         """Close now; ``on_closed`` is called once, with the reason."""
@@ -140,12 +162,12 @@ class IrcConnection:
             return
         self._closed = True
         self._close_reason = self._close_reason or reason
-        if self._writer is not None:
-            self._writer.close()
-        current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
+        for timer in (self._pump_timer, self._idle_timer):
+            if timer is not None:
+                timer.cancel()
+        self._queue = None
+        if self._transport is not None:
+            self._transport.close()  # what was written still leaves, then the socket closes
         if self._welcome is not None and not self._welcome.done():
             self._welcome.set_exception(RegistrationFailed(self._close_reason))
             self._welcome.exception()  # retrieved: connect() re-raises it if waiting
@@ -155,6 +177,52 @@ class IrcConnection:
     def closed(self) -> bool:
         return self._closed
 
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._last_read = asyncio.get_running_loop().time()
+        self._watch_idle()
+        self._pump()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = f"connection lost: {exc}" if exc else "the server closed the connection"
+        self.close(self._close_reason or reason)
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._pump()
+
+    def data_received(self, data: bytes) -> None:
+        self._last_read = asyncio.get_running_loop().time()
+        self._pinged = False
+        if self._skipping:
+            end = data.find(b"\n")
+            if end < 0:
+                return
+            data, self._skipping = data[end + 1 :], False
+        if self._partial:
+            data = self._partial + data
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        if len(self._partial) > MAX_READ_LINE:
+            # A line longer than anything valid: skip it, keep the connection.
+            self._partial, self._skipping = b"", True
+        encoding, fallback = self.options.encoding, self.options.fallback_encoding
+        for raw in lines:
+            if self._closed:
+                return
+            text = decode(raw.rstrip(b"\r"), encoding, fallback)
+            if text:
+                self._handle(parse_line(text))
+
+    def eof_received(self) -> bool:
+        return False  # close; connection_lost says why
+
     # -- internals -----------------------------------------------------------------------------
 
     def _encode(self, line: str) -> bytes:
@@ -162,64 +230,58 @@ class IrcConnection:
 
     def _send_now(self, command: str, *params: str) -> None:
         """Write past the throttle: PONG and the registration handshake cannot wait."""
-        if self._writer is not None and not self._closed:
-            self._writer.write(self._encode(build_line(command, *params)))
+        if self._transport is not None and not self._closed:
+            self._transport.write(self._encode(build_line(command, *params)))
 
-    async def _write_loop(self) -> None:
-        assert self._writer is not None
-        try:
-            while True:
-                data = await self._outgoing.get()
-                if not data:
-                    await self._writer.drain()
-                    self.close("quit")
+    def _enqueue(self, data: bytes) -> None:
+        if self._queue is None:
+            self._queue = deque()
+        self._queue.append(data)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Write queued lines as the throttle and the socket allow; a timer for the rest."""
+        if self._pump_timer is not None:
+            return  # already waiting for the throttle
+        if self._transport is None:
+            return  # connection_made pumps
+        queue = self._queue
+        while queue and not self._paused and not self._closed:
+            if self._bucket is not None and not self._token_taken:
+                wait = self._bucket.delay()
+                if wait > 0:
+                    self._token_taken = True  # this line leaves once the wait is over
+                    self._pump_timer = asyncio.get_running_loop().call_later(wait, self._tick)
                     return
-                if self._bucket is not None:
-                    wait = self._bucket.delay()
-                    if wait > 0:
-                        await asyncio.sleep(wait)
-                self._writer.write(data)
-                await self._writer.drain()
-        except (ConnectionError, OSError) as exc:
-            self.close(f"write failed: {exc}")
+            self._token_taken = False
+            data = queue.popleft()
+            if data == _CLOSE:
+                self.close("quit")
+                return
+            self._transport.write(data)
+        if not queue:
+            self._queue = None
 
-    async def _read_loop(self) -> None:
-        assert self._reader is not None
-        reason = "the server closed the connection"
-        pinged = False
-        try:
-            while True:
-                try:
-                    raw = await asyncio.wait_for(
-                        self._reader.readuntil(b"\n"),
-                        IDLE_GIVE_UP_SECONDS if pinged else IDLE_PING_SECONDS,
-                    )
-                except TimeoutError:
-                    if pinged:
-                        reason = "the server stopped answering (ping timeout)"
-                        break
-                    pinged = True
-                    self._send_now("PING", "portway")
-                    continue
-                except asyncio.LimitOverrunError:
-                    # A line longer than anything valid: skip it, keep the connection.
-                    await self._reader.read(MAX_READ_LINE)
-                    continue
-                pinged = False
-                text = decode(
-                    raw.rstrip(b"\r\n"), self.options.encoding, self.options.fallback_encoding
-                )
-                if not text:
-                    continue
-                line = parse_line(text)
-                self._handle(line)
-        except asyncio.IncompleteReadError:
-            pass
-        except (ConnectionError, OSError, ssl.SSLError) as exc:
-            reason = f"connection lost: {exc}"
-        except asyncio.CancelledError:
+    def _tick(self) -> None:
+        self._pump_timer = None
+        self._pump()
+
+    def _watch_idle(self) -> None:
+        """PING after a silence, and give up if the silence goes on (one timer, re-armed)."""
+        self._idle_timer = None
+        if self._closed:
             return
-        self.close(self._close_reason or reason)
+        loop = asyncio.get_running_loop()
+        silent = loop.time() - self._last_read
+        give_up = IDLE_PING_SECONDS + IDLE_GIVE_UP_SECONDS
+        if self._pinged and silent >= give_up:
+            self.close("the server stopped answering (ping timeout)")
+            return
+        if not self._pinged and silent >= IDLE_PING_SECONDS:
+            self._pinged = True
+            self._send_now("PING", "portway")
+        wait = (give_up if self._pinged else IDLE_PING_SECONDS) - silent
+        self._idle_timer = loop.call_later(max(wait, 0.5), self._watch_idle)
 
     def _handle(self, line: IrcLine) -> None:
         command = line.command

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 DEFAULT_PREFIX = "(ov)@+"
 #: CHANMODES when the server does not say: list, always-arg, arg-when-set, no-arg.
 DEFAULT_CHANMODES = "beI,k,l,imnpst"
+#: The status modes of most members, shared (an empty frozenset is 200 bytes; a gateway
+#: keeps one per member of each channel of each user).
+NO_MODES: frozenset[str] = frozenset()
 
 _ROLES: dict[str, tuple[str, str]] = {
     # mode: (role, affiliation)
@@ -50,7 +53,7 @@ class PrefixModes:
         while index < len(entry) and entry[index] in self.symbols:
             modes.add(self.modes[self.symbols.index(entry[index])])
             index += 1
-        return entry[index:], frozenset(modes)
+        return entry[index:], frozenset(modes) if modes else NO_MODES
 
 
 def role_and_affiliation(modes: Iterable[str]) -> tuple[str, str]:

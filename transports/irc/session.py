@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -106,10 +107,14 @@ class Hooks(Protocol):
 
     async def deliver_event(self, event: Any) -> bool: ...
 
-    async def archive_line(
+    def archive_line(
         self, user_jid: str, room: str, nick: str, body: str, notice: bool
     ) -> str | None:
-        """Keep a room line; return its stanza id (None when archiving is off)."""
+        """Keep a room line; return its stanza id (None when archiving is off).
+
+        It returns before the line is written: the line can be delivered at once, and lines
+        that arrive together are written together.
+        """
 
     async def history(
         self, user_jid: str, room: str, resources: tuple[str, ...], max_history: int | None
@@ -137,12 +142,14 @@ class ServerSession:
         self.channels: dict[str, Channel] = {}
         self.pending: list[PendingLine] = []
         self.away: str | None = None
-        self.connected = asyncio.Event()
+        #: registered on the server, and not lost since
+        self.connected = False
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._nick_room: str | None = None
         self._pm_ids: dict[str, str] = {}
-        self._lines: asyncio.Queue[IrcLine] = asyncio.Queue()
+        #: lines read and not yet handled; they and their worker task exist only meanwhile
+        self._lines: deque[IrcLine] | None = None
         self._worker: asyncio.Task[None] | None = None
 
     # -- addresses -----------------------------------------------------------------------------
@@ -165,7 +172,6 @@ class ServerSession:
 
     def start(self) -> None:
         if self._task is None:
-            self._worker = asyncio.create_task(self._line_worker())
             self._task = asyncio.create_task(self._run(), name=f"irc {self.user_jid} {self.server}")
 
     async def stop(self, message: str = "") -> None:
@@ -210,7 +216,7 @@ class ServerSession:
                 attempt, delay = 0, self.hooks.reconnect_delay
                 await self._registered()
                 reason = await closed
-                self.connected.clear()
+                self.connected = False
                 if self._stopping:
                     break
                 await self._connection_lost(reason)
@@ -222,17 +228,15 @@ class ServerSession:
                 break
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.hooks.reconnect_max_delay)
-        if not self._stopping:
-            # Let the worker finish the lines already read, then stop it.
-            while not self._lines.empty():
-                await asyncio.sleep(0.01)
-            if self._worker is not None:
-                self._worker.cancel()
+        if not self._stopping and self._worker is not None:
+            # Let the worker finish the lines already read.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._worker)
         self.on_gone(self)
 
     async def _registered(self) -> None:
         assert self.conn is not None
-        self.connected.set()
+        self.connected = True
         await self.hooks.deliver_event(
             ContactPresence(self.user_jid, self.server, True, "", f"connected as {self.nick}")
         )
@@ -333,7 +337,7 @@ class ServerSession:
         channel.awaiting[resource] = max_history
         if channel.joined:
             await self._welcome(channel, [resource])
-        elif self.connected.is_set() and self.conn is not None and channel.names is None:
+        elif self.connected and self.conn is not None and channel.names is None:
             self.conn.send("JOIN", channel.name)
 
     def keep(self, channel_name: str) -> None:
@@ -343,7 +347,7 @@ class ServerSession:
             channel = Channel(channel_name)
             self.channels[channel.key] = channel
         channel.persistent = True
-        if self.connected.is_set() and self.conn is not None and not channel.joined:
+        if self.connected and self.conn is not None and not channel.joined:
             self.conn.send("JOIN", channel.name)
 
     async def leave(self, resource: str, channel_key: str, status: str = "") -> None:
@@ -364,7 +368,7 @@ class ServerSession:
         )
         if not channel.wanted:
             del self.channels[channel.key]
-            if self.connected.is_set() and self.conn is not None:
+            if self.connected and self.conn is not None:
                 self.conn.send("PART", channel.name, *((status,) if status else ()))
             self.pending = [p for p in self.pending if not (p.in_room and p.target == channel.key)]
 
@@ -376,7 +380,7 @@ class ServerSession:
         if channel is None or resource not in channel.resources:
             raise GatewayError("you are not in this room; join it first", "not-acceptable")
         item = PendingLine(channel.key, body, xmpp_id, origin_id, full_jid, True)
-        if not (channel.joined and self.connected.is_set()):
+        if not (channel.joined and self.connected):
             self.pending.append(item)
             return
         await self._say_now(channel, item)
@@ -399,7 +403,7 @@ class ServerSession:
         )
 
     async def private(self, nick: str, body: str, xmpp_id: str | None, full_jid: str) -> None:
-        if not self.connected.is_set():
+        if not self.connected:
             self.pending.append(PendingLine(nick, body, xmpp_id, None, full_jid, False))
             return
         self._privmsg(nick, body, xmpp_id)
@@ -421,18 +425,18 @@ class ServerSession:
 
     def raw(self, command: str) -> None:
         """A raw command the user sent to the server JID (already checked, one line)."""
-        if self.conn is None or not self.connected.is_set():
+        if self.conn is None or not self.connected:
             raise GatewayError(f"not connected to {self.server} yet", "service-unavailable", "wait")
         self.conn.send(*_split_raw(command))
 
     def change_nick(self, channel_key: str, nick: str) -> None:
-        if self.conn is None or not self.connected.is_set():
+        if self.conn is None or not self.connected:
             raise GatewayError(f"not connected to {self.server} yet", "service-unavailable", "wait")
         self._nick_room = channel_key
         self.conn.send("NICK", nick)
 
     def command(self, *params: str) -> None:
-        if self.conn is None or not self.connected.is_set():
+        if self.conn is None or not self.connected:
             raise GatewayError(f"not connected to {self.server} yet", "service-unavailable", "wait")
         self.conn.send(*params)
 
@@ -440,7 +444,7 @@ class ServerSession:
         if message == self.away:
             return
         self.away = message
-        if self.conn is not None and self.connected.is_set():
+        if self.conn is not None and self.connected:
             self.conn.send("AWAY", *((message,) if message else ()))
 
     # -- room events ---------------------------------------------------------------------------
@@ -487,7 +491,7 @@ class ServerSession:
         origin_id: str | None = None,
     ) -> None:
         room = self.room(channel)
-        stanza_id = await self.hooks.archive_line(self.user_jid, room, nick, body, notice)
+        stanza_id = self.hooks.archive_line(self.user_jid, room, nick, body, notice)
         if channel.present():
             await self.hooks.deliver_event(
                 RoomMessage(
@@ -522,16 +526,28 @@ class ServerSession:
     # -- IRC lines -----------------------------------------------------------------------------
 
     def _on_line(self, line: IrcLine) -> None:
-        """Lines are handled one at a time, in order, by one worker per session."""
-        self._lines.put_nowait(line)
+        """Lines are handled one at a time, in order, by one worker per session.
+
+        The worker runs only while lines wait: an idle session holds no task for it.
+        """
+        if self._lines is None:
+            self._lines = deque()
+        self._lines.append(line)
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._line_worker())
 
     async def _line_worker(self) -> None:
-        while True:
-            line = await self._lines.get()
-            try:
-                await self._handle(line)
-            except Exception:
-                log.exception("IRC line handler failed for %s: %s", self.user_jid, line.command)
+        try:
+            while self._lines:
+                line = self._lines.popleft()
+                try:
+                    await self._handle(line)
+                except Exception:
+                    log.exception("IRC line handler failed for %s: %s", self.user_jid, line.command)
+        finally:
+            self._worker = None
+            if not self._lines:
+                self._lines = None
 
     async def _handle(self, line: IrcLine) -> None:
         handler = getattr(self, f"_irc_{line.command.lower()}", None)
@@ -679,7 +695,7 @@ class ServerSession:
         channel = self.channels.get(fold(target))
         if channel is not None:
             await self._room_message(channel, line.nick, body, notice=notice)
-        elif line.from_server or not self.connected.is_set():
+        elif line.from_server or not self.connected:
             await self.hooks.deliver_event(InboundMessage(self.user_jid, self.server, body))
         else:
             await self.hooks.deliver_event(

@@ -76,9 +76,11 @@ class IrcTransport(Transport, RoomService):
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def prepare(self) -> None:
         self.archive = RoomArchive(self.host.store, self.name)
         await self.archive.migrate()
+
+    async def start(self) -> None:
         await self._restore_persistent_rooms()
 
     async def stop(self) -> None:
@@ -87,6 +89,8 @@ class IrcTransport(Transport, RoomService):
         await asyncio.gather(
             *(s.stop("Gateway shutting down") for s in sessions), return_exceptions=True
         )
+        if self.archive is not None:
+            await self.archive.flush()
 
     async def _restore_persistent_rooms(self) -> None:
         """After a gateway restart, rejoin the rooms users marked persistent (bouncer mode)."""
@@ -117,12 +121,12 @@ class IrcTransport(Transport, RoomService):
     async def deliver_event(self, event: Any) -> bool:
         return await self.host.deliver(event)
 
-    async def archive_line(
+    def archive_line(
         self, user_jid: str, room: str, nick: str, body: str, notice: bool
     ) -> str | None:
         if not self.settings.archive_rooms or self.archive is None:
             return None
-        return (await self.archive.add(user_jid, room, nick, body, notice=notice)).stanza_id
+        return self.archive.add_soon(user_jid, room, nick, body, notice=notice).stanza_id
 
     async def history(
         self, user_jid: str, room: str, resources: tuple[str, ...], max_history: int | None
