@@ -53,7 +53,7 @@ class Gateway:
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT (exit 0) or a fatal error such as a refused secret (1)."""
         store = await Store.open(self.config.database)
-        app = make_app(self.health, self.metrics)
+        app = make_app(self.health, self.metrics, store)
         tasks: list[asyncio.Task[None]] = []
         runner: web.AppRunner | None = None
         exit_code = 0

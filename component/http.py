@@ -8,11 +8,14 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from component.metrics import Metrics
+from mappings.store import Store
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
-def make_app(health: Callable[[], dict[str, str]], metrics: Metrics) -> web.Application:
+def make_app(
+    health: Callable[[], dict[str, str]], metrics: Metrics, store: Store
+) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
 
     async def healthz(_request: web.Request) -> web.Response:
@@ -24,6 +27,8 @@ def make_app(health: Callable[[], dict[str, str]], metrics: Metrics) -> web.Appl
         )
 
     async def prometheus(_request: web.Request) -> web.Response:
+        for (transport, state), count in (await store.outbox.counts()).items():
+            metrics.outbox_items.labels(transport, state).set(count)
         body = generate_latest(metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -48,9 +48,9 @@ class Metrics:
         self.outbox_failed = Counter(
             "portway_outbox_failed", "Outbound messages failed for good", ["transport"], registry=r
         )
-        self.inbound_backlog = Gauge(
-            "portway_inbound_backlog",
-            "Events waiting for the XMPP server",
-            ["transport"],
+        self.outbox_items = Gauge(
+            "portway_outbox_items",
+            "Outbox messages by state, read at each scrape",
+            ["transport", "state"],
             registry=r,
         )

@@ -51,18 +51,6 @@ class MessageIds:
         )
         return _mapping(row) if row else None
 
-    async def by_xmpp_id(
-        self, transport: str, user_jid: str, xmpp_id: str
-    ) -> MessageIdMapping | None:
-        row = await self._store.fetch_one(
-            f"SELECT {_COLUMNS} FROM message_ids WHERE transport = :transport "
-            "AND user_jid = :user_jid AND xmpp_id = :xmpp_id ORDER BY id DESC LIMIT 1",
-            transport=transport,
-            user_jid=user_jid,
-            xmpp_id=xmpp_id,
-        )
-        return _mapping(row) if row else None
-
     async def last_with(
         self, transport: str, user_jid: str, contact: str, direction: str | None = None
     ) -> MessageIdMapping | None:

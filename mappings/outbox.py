@@ -198,15 +198,6 @@ class Outbox:
         )
         return _item(row) if row else None
 
-    async def find(self, transport: str, remote_id: str) -> OutboxItem | None:
-        row = await self._store.fetch_one(
-            f"SELECT {_COLUMNS} FROM outbox WHERE transport = :transport"
-            " AND remote_id = :remote_id",
-            transport=transport,
-            remote_id=remote_id,
-        )
-        return _item(row) if row else None
-
     async def counts(self) -> dict[tuple[str, str], int]:
         """Items per (transport, state), for /metrics."""
         rows = await self._store.fetch_all(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import urllib.request
 from pathlib import Path
@@ -281,6 +282,12 @@ async def test_reattaches_after_prosody_restart_and_delivers_queued_in_order(
     assert not [
         s for s in alice.drain() if s.name == "message" and s["body"].startswith("queued")
     ], "a queued message was delivered twice"
+    with urllib.request.urlopen(f"{gateway.base_url}/metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    assert 'portway_component_connected{transport="webhook"} 1.0' in metrics
+    delivered = re.search(r'portway_inbound_delivered_total\{transport="webhook"\} (\S+)', metrics)
+    assert delivered and float(delivered.group(1)) >= 6  # the posts, and the hook's presence
+    assert 'portway_component_reconnects_total{transport="webhook"}' in metrics
     # One log line per attempt, and a line saying we are back.
     log = gateway.log()
     assert "attached again" in log
