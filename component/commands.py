@@ -1,20 +1,29 @@
-"""XEP-0050 ad-hoc commands: runs a transport's :class:`Command` as a form-and-submit session."""
+"""XEP-0050 ad-hoc commands: runs a transport's :class:`Command` as a form-and-submit session.
+
+Commands live on the gateway's own JID, and those with ``on_contact`` on contact JIDs too
+(:class:`ContactCommands`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+from slixmpp import JID
 from slixmpp.exceptions import XMPPError
 from slixmpp.plugins.xep_0004 import Form as DataForm
+from slixmpp.plugins.xep_0030.stanza import DiscoInfo, DiscoItems
 
 from component.stanzas import form_values, missing_required, render_form
 from transports.base import Command, Form, GatewayError
 
 if TYPE_CHECKING:
     from component.host import Host
+    from component.xmpp import GatewayComponent
 
 Session = dict[str, Any]
+NS_COMMANDS = "http://jabber.org/protocol/commands"
+NS_DISCO_INFO = "http://jabber.org/protocol/disco#info"
 
 
 class CommandRunner:
@@ -75,3 +84,101 @@ class CommandRunner:
             registration = await self.host.store.registrations.get(self.host.transport_name, user)
             if registration is None:
                 raise XMPPError("registration-required", "register with the gateway first", "auth")
+
+
+def offered_on(commands: Iterable[Command], address: str) -> list[Command]:
+    """The commands a contact's JID offers, each bound to the contact's address."""
+    bound = (command.on_contact(address) for command in commands if command.on_contact)
+    return [command for command in bound if command is not None]
+
+
+class ContactCommands:
+    """XEP-0050 on contact JIDs (``irc.libera.chat@irc.example.org``): discovery and execution.
+
+    Contact JIDs are not known in advance (any IRC server may be one), so these commands
+    cannot be registered per JID the way the gateway's own are. Instead, slixmpp's disco and
+    ad-hoc plugins ask the hooks below for every JID; a contact's JID is answered from the
+    transport's ``on_contact`` commands, and everything else from the static registrations,
+    as before. ``features`` adds what else a contact's disco#info says (the MUC router's
+    ``jabber:x:conference``).
+    """
+
+    def __init__(
+        self,
+        component: GatewayComponent,
+        commands: Sequence[Command],
+        features: Callable[[str], Iterable[str]],
+    ) -> None:
+        self.component = component
+        self.commands = [command for command in commands if command.on_contact is not None]
+        self.features = features
+
+    def install(self) -> None:
+        adhoc = self.component.plugin["xep_0050"]
+        disco = self.component.plugin["xep_0030"]
+        adhoc.api.register(self._get_command, "get_command")
+        disco.api.register(self._get_info, "get_info")
+        disco.api.register(self._get_items, "get_items")
+
+    def address(self, jid: JID) -> str | None:
+        """The contact a bare JID of ours names, or None (the gateway, a full JID, no contact)."""
+        if jid.domain != self.component.domain or not jid.user or jid.resource:
+            return None
+        try:
+            return self.component.network.parse_address(jid.user)
+        except GatewayError:
+            return None
+
+    def offered(self, jid: JID) -> list[Command]:
+        address = self.address(jid)
+        return offered_on(self.commands, address) if address is not None else []
+
+    # slixmpp's API hooks: (jid, node, requester, data); slixmpp always gives the first two.
+
+    async def _get_command(
+        self, jid: JID | None, node: str | None, _ifrom: JID | None, _args: Any
+    ) -> Any:
+        jid = jid or JID(self.component.domain)
+        registered = self.component.plugin["xep_0050"].commands.get((jid.full, node))
+        if registered is not None:
+            return registered
+        for command in self.offered(jid):
+            if command.node == node:
+                return (command.name, self.component.host.commands.handler(command), None, 0)
+        return None
+
+    async def _get_info(
+        self, jid: JID | None, node: str | None, ifrom: JID | None, args: Any
+    ) -> Any:
+        address = self.address(jid) if jid is not None else None
+        if address is None:
+            return self.component.plugin["xep_0030"].static.get_info(jid, node, ifrom, args)
+        offered = offered_on(self.commands, address)
+        info = DiscoInfo()
+        if not node:
+            info.add_feature(NS_DISCO_INFO)
+            if offered:
+                info.add_feature(NS_COMMANDS)
+            for feature in self.features(address):
+                info.add_feature(feature)
+            return info
+        if node == NS_COMMANDS:
+            info.add_identity("automation", "command-list", name="Ad-Hoc commands")
+            return info
+        for command in offered:
+            if command.node == node:
+                info.add_identity("automation", "command-node", name=command.name)
+                info.add_feature(NS_COMMANDS)
+                info.add_feature("jabber:x:data")
+                return info
+        raise XMPPError("item-not-found")
+
+    async def _get_items(
+        self, jid: JID | None, node: str | None, ifrom: JID | None, args: Any
+    ) -> Any:
+        if jid is None or node != NS_COMMANDS or self.address(jid) is None:
+            return self.component.plugin["xep_0030"].static.get_items(jid, node, ifrom, args)
+        items = DiscoItems()
+        for command in self.offered(jid):
+            items.add_item(JID(jid.bare), node=command.node, name=command.name)
+        return items

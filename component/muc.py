@@ -6,6 +6,11 @@ private messages to occupants) into :class:`~transports.rooms.RoomService` calls
 transport's room events into presences and messages, one copy per resource that is in the
 room. Disco and MAM on room JIDs are answered here too, through an incoming filter so that
 they do not depend on the order in which disco handlers were registered.
+
+Invitations go both ways. From the user: a mediated invitation (XEP-0045 §7.8.2, sent to
+the room) or a direct one (XEP-0249, sent to the contact) becomes ``RoomService.invite``;
+the foreign side may refuse it later, as a :class:`RoomError` with ``on="invite"``, which
+comes back as an error answering the invitation's id. To the user: see ``_render_invite``.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import logging
 import uuid
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from slixmpp import JID, Iq, Message, Presence
+from slixmpp.jid import InvalidJID
 from slixmpp.xmlstream import StanzaBase
 
 from transports.base import GatewayError
@@ -46,6 +52,7 @@ NS_FORWARD = "urn:xmpp:forward:0"
 NS_DATA = "jabber:x:data"
 NS_CLIENT = "jabber:client"
 NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+NS_CONFERENCE = "jabber:x:conference"
 
 ROOM_FEATURES = (
     NS_MUC,
@@ -71,12 +78,23 @@ def _parse_stamp(text: str) -> float | None:
         return None
 
 
+@runtime_checkable
+class DirectInvitations(Protocol):
+    """A room service that says which of its contacts take XEP-0249 invitations (disco)."""
+
+    def takes_invitations(self, address: str) -> bool:
+        """Whether an invitation sent to this contact's JID can reach it (an IRC nick)."""
+
+
 class MucRouter:
     def __init__(self, component: Any, transport: RoomService) -> None:
         self.component = component
         self.rooms = transport
         #: (full JID, room) → the nick this resource has in the room
         self.joined: dict[tuple[str, str], str] = {}
+        #: (bare JID, room) → (full JID, JID it was sent to, id) of the user's last invitation
+        #: there, for the foreign side's refusal, which comes later and names no stanza
+        self.invitations: dict[tuple[str, str], tuple[str, str, str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -85,12 +103,38 @@ class MucRouter:
 
     def setup(self) -> None:
         self.component.add_filter("in", self._filter_iq)
-        # A subject change has no body, so slixmpp raises only "groupchat_subject" for it.
+        # A subject change has no body, so slixmpp raises only "groupchat_subject" for it;
+        # invitations seldom have one: they have events of their own (xep_0045, xep_0249).
         self.component.add_event_handler("groupchat_subject", self._on_subject)
+        self.component.register_plugin("xep_0249")  # also advertises jabber:x:conference
+        self.component.add_event_handler("groupchat_invite", self._on_mediated_invitation)
+        self.component.add_event_handler("groupchat_direct_invite", self._on_direct_invitation)
 
     async def _on_subject(self, msg: Message) -> None:
-        if self.component.host.is_allowed(msg["from"].bare):
+        # With a body, it is a message too, and the "message" event takes it.
+        if not msg["body"] and self._allowed(msg):
             await self.handle_message(msg)
+
+    def _allowed(self, msg: Message) -> bool:
+        if msg["type"] == "error":
+            return False
+        if self.component.host.is_allowed(msg["from"].bare):
+            return True
+        self._error_message(msg, "forbidden", "your server may not use this gateway", "auth")
+        return False
+
+    def contact_features(self, address: str) -> tuple[str, ...]:
+        """What a contact's disco#info adds for rooms: XEP-0249, where it can be invited."""
+        if isinstance(self.rooms, DirectInvitations) and self.rooms.takes_invitations(address):
+            return (NS_CONFERENCE,)
+        return ()
+
+    @staticmethod
+    def is_invitation(msg: Message) -> bool:
+        return (
+            msg.xml.find(f"{{{NS_MUC_USER}}}x/{{{NS_MUC_USER}}}invite") is not None
+            or msg.xml.find(f"{{{NS_CONFERENCE}}}x") is not None
+        )
 
     # -- JIDs ----------------------------------------------------------------------------------
 
@@ -106,6 +150,8 @@ class MucRouter:
     # -- stanzas from users --------------------------------------------------------------------
 
     async def handle_message(self, msg: Message) -> bool:
+        if self.is_invitation(msg):
+            return True  # the invitation events take it, body or not: the body is a fallback
         try:
             room = self.room_of(msg["to"])
         except GatewayError as exc:
@@ -127,14 +173,6 @@ class MucRouter:
                         sender, room, nick, msg["body"], msg["id"] or None
                     )
                 return True
-            invite = msg.xml.find(f"{{{NS_MUC_USER}}}x/{{{NS_MUC_USER}}}invite")
-            if invite is not None:
-                invitee = JID(invite.get("to", ""))
-                reason = invite.findtext(f"{{{NS_MUC_USER}}}reason") or ""
-                if invitee.domain != self.domain or not invitee.user:
-                    raise GatewayError("invite someone of this gateway", "bad-request", "modify")
-                await self.rooms.invite(sender, room, invitee.user, reason)
-                return True
             if msg["type"] != "groupchat":
                 raise GatewayError("send groupchat messages to a room", "bad-request", "modify")
             if msg.xml.find(f"{{{msg.namespace}}}subject") is not None and not msg["body"]:
@@ -149,6 +187,91 @@ class MucRouter:
         except GatewayError as exc:
             self._error_message(msg, exc.condition, exc.text, exc.error_type)
         return True
+
+    # -- invitations from users ----------------------------------------------------------------
+
+    async def _on_mediated_invitation(self, msg: Message) -> None:
+        """XEP-0045 §7.8.2: ``<x muc#user><invite to='nick%server@gw'/></x>`` to the room."""
+        if not self._allowed(msg):
+            return
+        try:
+            room = self.room_of(msg["to"])
+            if room is None or msg["to"].resource:
+                raise GatewayError(
+                    "send a mediated invitation to the room's bare JID", "bad-request", "modify"
+                )
+            for invite in msg.xml.iterfind(f"{{{NS_MUC_USER}}}x/{{{NS_MUC_USER}}}invite"):
+                invitee = self._invitee(invite.get("to", ""))
+                reason = invite.findtext(f"{{{NS_MUC_USER}}}reason") or ""
+                await self._invite(msg, room, invitee, reason)
+        except GatewayError as exc:
+            self._error_message(msg, exc.condition, exc.text, exc.error_type)
+
+    async def _on_direct_invitation(self, msg: Message) -> None:
+        """XEP-0249: ``<x xmlns='jabber:x:conference' jid='#chan%server@gw'/>`` to the contact."""
+        if msg.xml.find(f"{{{NS_MUC_USER}}}x/{{{NS_MUC_USER}}}invite") is not None:
+            return  # a mediated one with the legacy element besides: taken as mediated
+        if not self._allowed(msg):
+            return
+        x = msg.xml.find(f"{{{NS_CONFERENCE}}}x")
+        to = msg["to"]
+        try:
+            if x is None or to.resource or not to.user or self.room_of(to) is not None:
+                raise GatewayError(
+                    "send a direct invitation to the bare JID of a user "
+                    f"(nick%server@{self.domain})",
+                    "bad-request",
+                    "modify",
+                )
+            text = x.get("jid", "")
+            room = self.room_of(self._jid(text))
+            if room is None:
+                title = self.component.network.title
+                raise GatewayError(
+                    f"{text or 'no room'} is not a room of {self.domain}; "
+                    f"an {title} user can only be invited to an {title} room",
+                    "not-acceptable",
+                )
+            await self._invite(msg, room, to.user, x.get("reason", ""))
+        except GatewayError as exc:
+            self._error_message(msg, exc.condition, exc.text, exc.error_type)
+
+    def _invitee(self, text: str) -> str:
+        """The local part of the JID a mediated invitation names: a contact of this gateway."""
+        jid = self._jid(text)
+        if jid.domain != self.domain:
+            raise GatewayError(
+                f"{jid} is not on {self.domain}: this room can only invite its own network's "
+                f"users (nick%server@{self.domain}); invite XMPP users directly (XEP-0249)",
+                "feature-not-implemented",
+            )
+        if not jid.user or jid.resource:
+            raise GatewayError(
+                f"invite a user by their bare JID (nick%server@{self.domain})",
+                "jid-malformed",
+                "modify",
+            )
+        return jid.user
+
+    @staticmethod
+    def _jid(text: str) -> JID:
+        try:
+            jid = JID(text)
+        except InvalidJID:
+            jid = JID()
+        if not jid.domain:
+            raise GatewayError(f"not a JID: {text!r}", "jid-malformed", "modify")
+        return jid
+
+    async def _invite(self, msg: Message, room: str, invitee: str, reason: str) -> None:
+        await self.rooms.invite(str(msg["from"]), room, invitee, reason)
+        key = (msg["from"].bare, room)
+        if msg["id"]:
+            self.invitations[key] = (str(msg["from"]), str(msg["to"].bare), msg["id"])
+        else:
+            self.invitations.pop(key, None)  # a refusal must not answer an older invitation
+
+    # -- presence from users -------------------------------------------------------------------
 
     async def handle_presence(self, pres: Presence) -> bool:
         try:
@@ -166,6 +289,7 @@ class MucRouter:
         try:
             if ptype == "unavailable":
                 self.joined.pop(key, None)
+                self.invitations.pop((pres["from"].bare, room), None)
                 await self.rooms.leave_room(sender, room, pres["status"])
             elif ptype in ("available", "") or ptype in ("away", "xa", "dnd", "chat"):
                 if not nick:
@@ -286,14 +410,28 @@ class MucRouter:
             msg.send()
 
     def _render_invite(self, event: RoomInvite) -> None:
-        msg = self._message(event.user_jid, "", self.room_jid(event.room), mtype="normal")
-        inviter = f"{self.rooms.format_room(event.room).split('%')[0]}"
+        """A foreign user invites the user: a mediated invitation (XEP-0045 §7.8.2).
+
+        Mediated, from the room, rather than direct (XEP-0249) from the inviter's JID, and
+        not both:
+        - the invitation comes from the very JID the client will join, known as a room; a
+          direct one would come from ``nick%server@gw``, a stranger's JID, which servers and
+          clients that filter messages from strangers may drop;
+        - biboumi does the same, so users and clients that know it see what they expect;
+        - both at once would show two prompts for one invitation in clients that take both.
+        It goes to the bare JID: every client of the user can take it, and the XMPP server
+        keeps it offline when none is connected (a persistent room stays joined meanwhile).
+        """
+        room = self.room_jid(event.room)
+        msg = self._message(event.user_jid, "", room, mtype="normal")
+        msg["id"] = uuid.uuid4().hex
         x = ET.SubElement(msg.xml, f"{{{NS_MUC_USER}}}x")
         invite = ET.SubElement(x, f"{{{NS_MUC_USER}}}invite")
         invite.set("from", self._inviter_jid(event))
         if event.reason:
             ET.SubElement(invite, f"{{{NS_MUC_USER}}}reason").text = event.reason
-        msg["body"] = f"{event.inviter} invites you to {inviter}"
+        name = event.room.rpartition("%")[0] or event.room
+        msg["body"] = f"{event.inviter} invites you to {name}: {room}"
         msg.send()
 
     def _inviter_jid(self, event: RoomInvite) -> str:
@@ -302,6 +440,9 @@ class MucRouter:
         return f"{local}@{self.domain}"
 
     def _render_error(self, event: RoomError) -> None:
+        if event.on == "invite":
+            self._render_invitation_error(event)
+            return
         for resource in event.resources or ("",):
             to = f"{event.user_jid}/{resource}" if resource else event.user_jid
             stanza: StanzaBase
@@ -318,15 +459,33 @@ class MucRouter:
                 stanza = self.component.make_presence(
                     pto=to, pfrom=self.room_jid(event.room, nick), ptype="error"
                 )
-            stanza["error"]["type"] = "cancel" if event.condition != "not-authorized" else "auth"
-            stanza["error"]["condition"] = event.condition
-            stanza["error"]["text"] = event.text
-            stanza.send()
+            self._send_error(stanza, event)
+
+    def _render_invitation_error(self, event: RoomError) -> None:
+        """The foreign side refused an invitation: an error answering the user's last one.
+
+        The refusal names the invitee and the room, not the stanza; the last invitation the
+        user sent there is the one it answers (they come back within a round trip).
+        """
+        sent = self.invitations.pop((event.user_jid, event.room), None)
+        to, sender, msg_id = sent or (event.user_jid, self.room_jid(event.room), "")
+        msg = self.component.make_message(mto=to, mfrom=sender, mtype="error")
+        if msg_id:
+            msg["id"] = msg_id
+        self._send_error(msg, event)
+
+    @staticmethod
+    def _send_error(stanza: StanzaBase, event: RoomError) -> None:
+        stanza["error"]["type"] = "cancel" if event.condition != "not-authorized" else "auth"
+        stanza["error"]["condition"] = event.condition
+        stanza["error"]["text"] = event.text
+        stanza.send()
 
     def _error_message(
         self, msg: Message, condition: str, text: str, etype: str = "cancel"
     ) -> None:
         reply = msg.reply(clear=False)
+        reply["id"] = msg["id"]  # slixmpp gives replies a new id; an error must answer this one
         reply["type"] = "error"
         reply["error"]["type"] = etype
         reply["error"]["condition"] = condition

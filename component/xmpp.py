@@ -20,6 +20,7 @@ from slixmpp.xmlstream.handler import CoroutineCallback
 from slixmpp.xmlstream.matcher import StanzaPath
 
 from component import render
+from component.commands import ContactCommands
 from component.core_commands import core_commands
 from component.occupancy import RoomOccupancy
 from component.ordering import InArrivalOrder
@@ -142,6 +143,11 @@ class GatewayComponent(ComponentXMPP):
         self.add_event_handler("privileges_advertised", self._on_privileges)
         self.add_event_handler("session_start", self._on_session_start)
         self._commands = [*self.network.commands(), *core_commands(self)]
+        ContactCommands(self, self._commands, self._contact_features).install()
+
+    def _contact_features(self, address: str) -> tuple[str, ...]:
+        """What a contact's disco#info says beyond its commands."""
+        return self.muc.contact_features(address) if self.muc is not None else ()
 
     # -- sending helpers ----------------------------------------------------------------------
 

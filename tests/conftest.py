@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.certs import make_certificates
 from support.fixture_types import ConnectIrc, ConnectXmpp, MakeNgircd, MakeProsody
+from support.inspircd import ATHEME, INSPIRCD, IrcNetwork, MakeIrcNetwork
 from support.irc_client import RawIrcClient
 from support.ngircd import Ngircd
 from support.postgres import PG_BIN, Postgres, binaries_present
@@ -125,3 +127,33 @@ async def irc_client(make_ngircd: MakeNgircd) -> AsyncIterator[ConnectIrc]:
     yield connect
     for client in reversed(clients):
         await client.close()
+
+
+@pytest.fixture
+def make_irc_network(tmp_path: Path) -> Iterator[MakeIrcNetwork]:
+    """Factory: `make_irc_network()` returns a started InspIRCd + Atheme with TLS, PASS, SASL.
+
+    Certificates (a test CA, one server certificate it signed, one self-signed) are made
+    fresh in the test's directory; see tests/support/inspircd.py for the ports. A missing
+    server binary is a failure, not a skip: .ci/run installs inspircd and atheme-services.
+    """
+    for binary in (INSPIRCD, ATHEME):
+        if not Path(binary).exists():
+            pytest.fail(
+                f"{binary} is not installed; .ci/run installs it: "
+                "apt-get install inspircd atheme-services",
+                pytrace=False,
+            )
+    made: list[IrcNetwork] = []
+    counter = itertools.count()
+
+    def make() -> IrcNetwork:
+        workdir = tmp_path / f"ircnet{next(counter)}"
+        network = IrcNetwork(workdir, make_certificates(workdir / "certs"))
+        made.append(network)
+        network.start()
+        return network
+
+    yield make
+    for network in reversed(made):
+        network.stop()

@@ -292,6 +292,13 @@ class Command:
 
     ``form`` may be a callable of the user's bare JID, for forms pre-filled per user. When
     ``run`` returns a ``next_form``, the command goes on with ``run`` called again on it.
+
+    Every command is offered on the gateway's own JID. ``on_contact`` offers it on contact
+    JIDs as well, for settings that belong to one contact (an IRC server's, on
+    ``irc.libera.chat@irc.example.org``): called with a contact's address, it returns the
+    command as it runs there (same ``node``; ``form`` and ``run`` bound to that address, so
+    they need not ask for it), or None where the command does not apply. The JID the command
+    was run on is therefore never a hidden argument: on a contact, it is in the closure.
     """
 
     node: str
@@ -300,6 +307,7 @@ class Command:
     run: CommandHandler
     admin_only: bool = False
     needs_registration: bool = True
+    on_contact: Callable[[str], Command | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,16 @@ _CLOSE = b""
 
 
 class RegistrationFailed(Exception):
-    """The server would not let us in (bad password, SASL refused, banned, …), in words."""
+    """The server would not let us in (bad password, SASL refused, banned, …), in words.
+
+    ``final`` says that trying again with the same settings cannot help: a refused password
+    or certificate stays refused, so the user should hear of it now rather than after every
+    reconnect attempt; a dropped connection or a full server may do better next time.
+    """
+
+    def __init__(self, reason: str, *, final: bool = False) -> None:
+        super().__init__(reason)
+        self.final = final
 
 
 @dataclass(frozen=True)
@@ -98,8 +107,12 @@ class IrcConnection(asyncio.Protocol):
         self._idle_timer: asyncio.TimerHandle | None = None
         self._welcome: asyncio.Future[None] | None = None
         self._nick_attempts = 0
+        #: capabilities offered so far (CAP LS may take several lines), while registering
+        self._offered: list[str] | None = None
+        self._sasl_done = False
         self._closed = False
         self._close_reason = ""
+        self._final = False
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -113,13 +126,25 @@ class IrcConnection(asyncio.Protocol):
                 context.verify_mode = ssl.CERT_NONE
         loop = asyncio.get_running_loop()
         self._welcome = loop.create_future()
-        await asyncio.wait_for(
-            loop.create_connection(lambda: self, self.options.host, self.options.port, ssl=context),
-            timeout,
-        )
+        where = f"{self.options.host}:{self.options.port}"
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: self, self.options.host, self.options.port, ssl=context
+                ),
+                timeout,
+            )
+        except ssl.SSLCertVerificationError as exc:
+            why = exc.verify_message or exc.reason or str(exc)
+            raise RegistrationFailed(
+                f"TLS certificate verification failed for {where}: {why}", final=True
+            ) from None
+        except ssl.SSLError as exc:
+            raise RegistrationFailed(f"TLS handshake with {where} failed: {exc}") from None
         if self._closed:  # lost at once
-            raise RegistrationFailed(self._close_reason)
+            raise RegistrationFailed(self._close_reason, final=self._final)
         if self.options.sasl_password:
+            self._offered = []
             self._send_now("CAP", "LS", "302")
         if self.options.password:
             self._send_now("PASS", self.options.password)
@@ -169,7 +194,7 @@ class IrcConnection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()  # what was written still leaves, then the socket closes
         if self._welcome is not None and not self._welcome.done():
-            self._welcome.set_exception(RegistrationFailed(self._close_reason))
+            self._welcome.set_exception(RegistrationFailed(self._close_reason, final=self._final))
             self._welcome.exception()  # retrieved: connect() re-raises it if waiting
         self._on_closed(self, self._close_reason)
 
@@ -307,18 +332,9 @@ class IrcConnection(asyncio.Protocol):
     def _registration_step(self, line: IrcLine) -> bool:
         """Handle a line of the handshake; True when it was only for the handshake."""
         command = line.command
+        last = line.param(len(line.params) - 1)
         if command == "CAP":
-            sub = line.param(1).upper()
-            caps = line.param(len(line.params) - 1).split()
-            if sub == "LS" and line.param(2) != "*":
-                if "sasl" in caps or any(cap.startswith("sasl=") for cap in caps):
-                    self._send_now("CAP", "REQ", "sasl")
-                else:
-                    self._fail("the server does not offer SASL, but a SASL password is set")
-            elif sub == "ACK":
-                self._send_now("AUTHENTICATE", "PLAIN")
-            elif sub == "NAK":
-                self._fail("the server refused SASL")
+            self._cap(line.param(1).upper(), line.param(2) == "*", last.split())
             return True
         if command == "AUTHENTICATE" and line.param(0) == "+":
             user = self.options.username or self.options.nick
@@ -330,11 +346,16 @@ class IrcConnection(asyncio.Protocol):
                 self._send_now("AUTHENTICATE", "+")
             return True
         if command == "903":
+            self._sasl_done = True
             self._send_now("CAP", "END")
             return True
-        if command in ("902", "904", "905", "906", "908"):
-            self._fail(f"SASL authentication failed ({line.param(len(line.params) - 1)})")
+        if command in ("902", "904", "905", "906"):
+            account = self.options.username or self.options.nick
+            said = "" if last.lower().startswith("sasl authentication failed") else f": {last}"
+            self._fail(f"SASL authentication failed for account {account!r}{said}", final=True)
             return True
+        if command == "908":
+            return True  # the mechanisms on offer; the 904 that follows says what failed
         if command in ("433", "436"):
             self._nick_attempts += 1
             if self._nick_attempts > NICK_ATTEMPTS:
@@ -344,23 +365,53 @@ class IrcConnection(asyncio.Protocol):
                 self._send_now("NICK", self.nick)
             return True
         if command == "432":
-            self._fail(f"the server refused the nick {self.nick!r}: {line.param(2)}")
+            self._fail(f"the server refused the nick {self.nick!r}: {line.param(2)}", final=True)
             return True
         if command == "464":
-            self._fail("the server refused the password")
+            what = "wrong" if self.options.password else "missing"
+            self._fail(f"the server password (PASS) is {what}: {last}", final=True)
             return True
-        if command in ("465", "ERROR"):
-            self._fail(f"the server refused the connection: {line.param(len(line.params) - 1)}")
+        if command == "465":
+            self._fail(f"the server refused the connection: {last}", final=True)
+            return True
+        if command == "ERROR":
+            # Also "reconnecting too fast" and the like: not final.
+            self._fail(f"the server refused the connection: {last}")
             return True
         if command == "001":
+            if self.options.sasl_password and not self._sasl_done:
+                # Only a server without CAP gets here: it ignored the SASL request.
+                self._fail("a SASL password is set, but the server does not do SASL", final=True)
+                return True
             self.registered = True
+            self._offered = None
             self.nick = line.param(0) or self.nick
             if self._welcome is not None and not self._welcome.done():
                 self._welcome.set_result(None)
         return False
 
-    def _fail(self, reason: str) -> None:
+    def _cap(self, sub: str, more: bool, caps: list[str]) -> None:
+        """CAP negotiation, for SASL only: LS (maybe in several lines), then REQ sasl."""
+        if sub == "LS" and self._offered is not None:
+            self._offered.extend(caps)
+            if more:
+                return
+            offered = {name: value for name, _, value in (c.partition("=") for c in self._offered)}
+            mechanisms = offered.get("sasl")
+            if mechanisms is None:
+                self._fail("a SASL password is set, but the server does not offer SASL", final=True)
+            elif mechanisms and "PLAIN" not in mechanisms.upper().split(","):
+                self._fail(f"the server offers SASL only as {mechanisms}, not PLAIN", final=True)
+            else:
+                self._send_now("CAP", "REQ", "sasl")
+        elif sub == "ACK" and "sasl" in caps:
+            self._send_now("AUTHENTICATE", "PLAIN")
+        elif sub == "NAK":
+            self._fail("the server refused to start SASL (CAP NAK)", final=True)
+
+    def _fail(self, reason: str, final: bool = False) -> None:
         self._close_reason = reason
+        self._final = final
         self.close(reason)
 
     def _isupport(self, tokens: tuple[str, ...]) -> None:

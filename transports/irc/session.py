@@ -20,7 +20,8 @@ from typing import Any, Protocol
 from transports.base import ContactPresence, DeliveryReport, GatewayError, InboundMessage
 from transports.irc.addressing import IrcAddress
 from transports.irc.channel import Channel, Member, fold
-from transports.irc.connection import ConnectOptions, IrcConnection
+from transports.irc.connection import ConnectOptions, IrcConnection, RegistrationFailed
+from transports.irc.invites import PendingInvites
 from transports.irc.modes import parse_mode_changes
 from transports.irc.protocol import IrcLine, UnsafeLine, parse_line, parse_raw_command
 from transports.irc.text import body_from_xmpp, body_to_xmpp, ctcp, parse_ctcp, split_message
@@ -148,6 +149,8 @@ class ServerSession:
         self._stopping = False
         self._nick_room: str | None = None
         self._pm_ids: dict[str, str] = {}
+        #: INVITEs waiting for the server's answer; exists only meanwhile
+        self._invites: PendingInvites | None = None
         #: lines read and not yet handled; they and their worker task exist only meanwhile
         self._lines: deque[IrcLine] | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -212,6 +215,11 @@ class ServerSession:
             except Exception as exc:  # OSError, TimeoutError, RegistrationFailed, ssl errors
                 reason = str(exc) or type(exc).__name__
                 log.info("irc %s → %s: connect failed: %s", self.user_jid, self.server, reason)
+                if isinstance(exc, RegistrationFailed) and exc.final:
+                    # A refused certificate or password stays refused: say so now, not
+                    # after every attempt of the backoff.
+                    await self._give_up(reason)
+                    break
             else:
                 attempt, delay = 0, self.hooks.reconnect_delay
                 await self._registered()
@@ -255,6 +263,7 @@ class ServerSession:
             self._privmsg(item.target, item.body, item.xmpp_id)
 
     async def _connection_lost(self, reason: str) -> None:
+        self._invites = None  # their answers will not come
         await self.hooks.deliver_event(
             ContactPresence(self.user_jid, self.server, False, "", reason)
         )
@@ -273,7 +282,7 @@ class ServerSession:
 
     async def _give_up(self, reason: str) -> None:
         """The server is gone for good: every waiting message and join becomes an error."""
-        text = f"cannot reach {self.server}: {reason}"
+        text = f"cannot connect to {self.server}: {reason}"
         for item in self.pending:
             room = self._room_of(item.target) if item.in_room else self.contact(item.target)
             if item.in_room:
@@ -439,6 +448,18 @@ class ServerSession:
         if self.conn is None or not self.connected:
             raise GatewayError(f"not connected to {self.server} yet", "service-unavailable", "wait")
         self.conn.send(*params)
+
+    def invite(self, channel_name: str, nick: str) -> None:
+        """INVITE, as an IRC client sends it; the server's answer comes back as an event."""
+        channel = self.channels.get(fold(channel_name))
+        if channel is None:
+            raise GatewayError(f"you are not in {channel_name}; join it first", "not-acceptable")
+        if self.conn is None or not self.connected:
+            raise GatewayError(f"not connected to {self.server} yet", "service-unavailable", "wait")
+        if self._invites is None:
+            self._invites = PendingInvites()
+        self._invites.sent(nick, channel.key)
+        self.conn.send("INVITE", nick, channel.name)
 
     def set_away(self, message: str | None) -> None:
         if message == self.away:
@@ -714,8 +735,45 @@ class ServerSession:
         channel = IrcAddress("channel", self.server, fold(line.param(1)))
         await self.hooks.deliver_event(RoomInvite(self.user_jid, str(channel), line.nick))
 
+    async def _invite_answered(self, line: IrcLine) -> bool:
+        """The server's answer to one of the user's INVITEs: a word in the room, or an error."""
+        answer = self._invites.answer(line) if self._invites else None
+        if answer is None:
+            return False
+        if not self._invites:
+            self._invites = None
+        channel = self.channels.get(answer.channel_key)
+        room = self._room_of(answer.channel_key)
+        if answer.condition is not None:
+            await self.hooks.deliver_event(
+                RoomError(
+                    self.user_jid,
+                    room,
+                    (),
+                    "invite",
+                    answer.condition,
+                    answer.text,
+                    nick=answer.nick,
+                )
+            )
+        elif channel is not None and channel.present():
+            await self.hooks.deliver_event(
+                RoomStatus(self.user_jid, room, channel.present(), answer.text)
+            )
+        else:
+            await self.hooks.deliver_event(InboundMessage(self.user_jid, self.server, answer.text))
+        return True
+
+    async def _irc_341(self, line: IrcLine) -> None:
+        """RPL_INVITING, and below the errors an INVITE may get (401 has its own handler)."""
+        if not await self._invite_answered(line):
+            await self._numeric(line)
+
+    _irc_442 = _irc_443 = _irc_482 = _irc_341
+
     async def _irc_401(self, line: IrcLine) -> None:
         nick = line.param(1)
+        invited = await self._invite_answered(line)
         xmpp_id = self._pm_ids.pop(fold(nick), None)
         if xmpp_id:
             await self.hooks.deliver_event(
@@ -727,7 +785,7 @@ class ServerSession:
                     f"{nick} is not on {self.server}",
                 )
             )
-        else:
+        elif not invited:
             await self._numeric(line)
 
     async def _irc_404(self, line: IrcLine) -> None:

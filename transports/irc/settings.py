@@ -22,11 +22,18 @@ class IrcServerSettings(Section):
     #: where to connect, when it is not the server's name (e.g. 127.0.0.1)
     host: str | None = None
     port: Port = 6697
+    #: TLS from the first byte (port 6697 style; there is no STARTTLS)
     tls: bool = True
+    #: check the server's certificate against the system trust store (OpenSSL's default
+    #: paths; the SSL_CERT_FILE environment variable replaces them, e.g. for a private CA)
+    #: and the name in ``host`` (or the server's name) against it. A refused certificate
+    #: fails the join with an error that says so. Off only where the path is trusted.
     verify_cert: bool = True
     #: server password (PASS), e.g. for a bouncer or a private server
     password: SecretStr | None = None
-    #: SASL PLAIN password (account name: ``username``, else the nick)
+    #: SASL PLAIN password (account name: ``username``, else the nick). SASL is then
+    #: required: a server that does not offer it, or refuses the password, is not joined
+    #: unauthenticated; the user is told why.
     sasl_password: SecretStr | None = None
     username: str | None = None
     realname: str | None = None

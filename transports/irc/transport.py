@@ -46,6 +46,7 @@ from transports.rooms import ArchivePage, ArchiveQuery, RoomMessage, RoomService
 log = logging.getLogger(__name__)
 
 SETTINGS_SCOPE = "server:"
+SETTINGS_NODE = "irc-server-settings"
 AWAY_SHOWS = ("away", "xa", "dnd")
 
 
@@ -286,11 +287,32 @@ class IrcTransport(Transport, RoomService):
         session.command("TOPIC", address.name, subject)
 
     async def invite(self, full_jid: str, room: str, invitee: str, reason: str) -> None:
-        session, address = self._room_session(full_jid, room)
+        """INVITE, as an IRC client sends it: IRC carries no reason, so ``reason`` is not sent.
+
+        Mediated (XEP-0045) and direct (XEP-0249) invitations both come here. The user must
+        be in the channel (any of their resources, or a persistent room): IRC requires it.
+        """
+        joining = self._joining.get((full_jid, room))
+        if joining is not None:
+            await joining.wait()
+        address = self._address(room)
         target = parse_irc_address(invitee, self.settings.fixed_server)
         if target.kind != "nick" or target.server != address.server:
-            raise AddressError(f"invite a nick on {address.server}, as nick%{address.server}")
-        session.command("INVITE", target.name, address.name)
+            example = self.format_address(f"nick%{address.server}")
+            raise GatewayError(
+                f"only a nick on {address.server} can be invited to {address.name} "
+                f"({example}@{self.host.domain})",
+                "not-acceptable",
+                "modify",
+            )
+        session = self.sessions.get((full_jid.partition("/")[0], address.server))
+        if session is None:
+            raise GatewayError(f"you are not in {address.name}; join it first", "not-acceptable")
+        session.invite(address.name, target.name)
+
+    def takes_invitations(self, address: str) -> bool:
+        """XEP-0249 invitations reach nicks (not channels, nor servers)."""
+        return self._address(address).kind == "nick"
 
     async def kick(self, full_jid: str, room: str, nick: str, reason: str) -> None:
         session, address = self._room_session(full_jid, room)
@@ -372,15 +394,43 @@ class IrcTransport(Transport, RoomService):
     # -- per-server settings (ad-hoc command) --------------------------------------------------
 
     def commands(self) -> list[Command]:
+        """Per-server settings: on the gateway's JID (it asks which server), and on each server's
+        JID (``irc.libera.chat@irc.example.org``), for that server, in one step."""
         return [
             Command(
-                node="irc-server-settings",
+                node=SETTINGS_NODE,
                 name="IRC server settings",
                 form=self._settings_first_form,
                 run=self._settings_run,
                 needs_registration=False,
+                on_contact=self._settings_on_server,
             )
         ]
+
+    def _settings_on_server(self, address: str) -> Command | None:
+        """The settings command on a server's JID: bound to that server, asking nothing else."""
+        parsed = self._address(address)
+        if parsed.kind != "server":
+            return None
+        server = parsed.server
+        try:
+            self._check_server(server)
+        except GatewayError:
+            return None
+
+        async def form(user_jid: str) -> Form:
+            return await self._settings_form(user_jid, server, ask_server=False)
+
+        async def run(user_jid: str, values: dict[str, Any]) -> CommandResult:
+            return await self._save_settings(user_jid, server, values)
+
+        return Command(
+            node=SETTINGS_NODE,
+            name=f"Settings for {server}",
+            form=form,
+            run=run,
+            needs_registration=False,
+        )
 
     async def _settings_first_form(self, user_jid: str) -> Form:
         if self.settings.fixed_server:
@@ -391,14 +441,21 @@ class IrcTransport(Transport, RoomService):
             fields=(FormField("server", "Server", required=True),),
         )
 
-    async def _settings_form(self, user_jid: str, server: str) -> Form:
+    async def _settings_form(self, user_jid: str, server: str, ask_server: bool = True) -> Form:
+        """The settings, pre-filled; on the gateway's JID the server is a field of the form,
+        as the next step needs it; on the server's JID, the JID says it."""
         o = await self._overrides(user_jid, server)
         config = self._check_server(server)
+        server_field = (
+            (FormField("server", "Server", "text-single", server, required=True),)
+            if ask_server
+            else ()
+        )
         return Form(
             title=f"Settings for {server}",
             instructions="Your own settings for this server; empty fields keep the defaults.",
             fields=(
-                FormField("server", "Server", "text-single", server, required=True),
+                *server_field,
                 FormField("nick", "Nick", value=o.get("nick", "")),
                 FormField("username", "User name", value=o.get("username", "")),
                 FormField("realname", "Real name", value=o.get("realname", "")),
@@ -433,6 +490,12 @@ class IrcTransport(Transport, RoomService):
         self._check_server(server)
         if set(values) <= {"server"}:
             return CommandResult("", next_form=await self._settings_form(user_jid, server))
+        return await self._save_settings(user_jid, server, values)
+
+    async def _save_settings(
+        self, user_jid: str, server: str, values: dict[str, Any]
+    ) -> CommandResult:
+        """Validate the submitted settings and store them as the user's overrides."""
         data = await self._overrides(user_jid, server)
         for key in ("nick", "username", "realname", "encoding"):
             if key in values:
