@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -39,40 +41,92 @@ CONFIRM_TIMEOUT_SECONDS = 15.0
 CONFIRM_POLL_SECONDS = 0.25
 
 
+@dataclass
+class Committed:
+    """What one group commit stored: the new events, in order, and how they were stored."""
+
+    events: list[Any]
+    #: user's server → id of the ping that confirms the events sent there; empty when the
+    #: events were queued for the drainer instead of being sent at once
+    confirm_ids: dict[str, str]
+
+
 class GroupCommit:
     """Stores concurrent durable deliveries in one transaction.
 
     Each inbound HTTP request or SMTP session must wait until its message is stored before it
     answers; one transaction each made the database the bottleneck. While one batch commits,
     the next gathers, so under load a commit carries many messages and alone it carries one.
+
+    When ``at_once()`` says the events can go straight out (attached, nothing queued before
+    them), they are stored already claimed, and ``after_commit`` sends them from memory; the
+    drainer's claim would otherwise read back what was just written. Batches are handed to
+    ``after_commit`` one at a time, in commit order, which is the order they are sent in.
     """
 
-    def __init__(self, store: Store, transport_name: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        transport_name: str,
+        at_once: Callable[[], bool],
+        after_commit: Callable[[Committed], Awaitable[None]],
+    ) -> None:
         self._store = store
         self._transport = transport_name
-        self._pending: list[tuple[str, dict[str, Any], str | None, asyncio.Future[bool]]]
-        self._pending = []
+        self._at_once = at_once
+        self._after_commit = after_commit
+        self._pending: list[tuple[Any, str | None, asyncio.Future[bool]]] = []
+        self._confirmed: list[str] = []
         self._flushing = False
         self._task: asyncio.Task[None] | None = None
 
-    async def put(self, user_jid: str, event: dict[str, Any], dedup_key: str | None) -> bool:
+    async def put(self, event: Any, dedup_key: str | None) -> bool:
         """Store one event; ``False`` if its dedup key was seen before."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((user_jid, event, dedup_key, future))
+        self._pending.append((event, dedup_key, future))
+        self._start()
+        return await future
+
+    def confirm_soon(self, confirm_id: str) -> None:
+        """Mark the events of an answered ping delivered, with the next commit.
+
+        Nobody waits for this write: until it is done the events stay claimed, so nothing
+        sends them again unless the process dies first (then they go once more, not never).
+        """
+        self._confirmed.append(confirm_id)
+        self._start()
+
+    def _start(self) -> None:
         if not self._flushing:
             self._flushing = True
             self._task = asyncio.create_task(self._flush())
-        return await future
 
     async def _flush(self) -> None:
         try:
-            while self._pending:
+            while self._pending or self._confirmed:
                 batch, self._pending = self._pending, []
+                confirmed, self._confirmed = self._confirmed, []
+                confirm_ids: dict[str, str] = {}
+                row_confirm_ids: list[str] | None = None
+                if self._at_once():
+                    row_confirm_ids = [
+                        confirm_ids.setdefault(server_of(event.user_jid), new_confirm_id())
+                        for event, _, _ in batch
+                    ]
                 try:
                     stored = await self._store.inbound.put_many(
-                        self._transport, [(user, event, key) for user, event, key, _ in batch]
+                        self._transport,
+                        [(event.user_jid, event_to_dict(event), key) for event, key, _ in batch],
+                        confirm_ids=row_confirm_ids,
+                        confirmed=confirmed,
                     )
                 except Exception as exc:
+                    if confirmed:
+                        log.warning(
+                            "could not mark %d delivered batches; they will be sent again: %s",
+                            len(confirmed),
+                            exc,
+                        )
                     for *_, future in batch:
                         if not future.done():
                             future.set_exception(exc)
@@ -80,8 +134,28 @@ class GroupCommit:
                 for (*_, future), was_stored in zip(batch, stored, strict=True):
                     if not future.done():
                         future.set_result(was_stored)
+                events = [event for (event, _, _), new in zip(batch, stored, strict=True) if new]
+                if events:
+                    sent_to = {server_of(event.user_jid) for event in events}
+                    await self._after_commit(
+                        Committed(events, {s: c for s, c in confirm_ids.items() if s in sent_to})
+                    )
         finally:
             self._flushing = False
+
+
+def server_of(jid: str) -> str:
+    """The domain of a (bare or full) JID: where the confirming ping goes."""
+    return jid.rpartition("@")[2].split("/", 1)[0]
+
+
+_PROCESS_TOKEN = uuid.uuid4().hex
+_confirm_numbers = itertools.count()
+
+
+def new_confirm_id() -> str:
+    """An id no other process and no earlier run uses (one random token, then a counter)."""
+    return f"{CONFIRM_PREFIX}{_PROCESS_TOKEN}-{next(_confirm_numbers)}"
 
 
 class Host:
@@ -105,13 +179,13 @@ class Host:
         self.commands = CommandRunner(self)
         self.component: GatewayComponent | None = None
         self._confirmations: dict[str, asyncio.Future[None]] = {}
-        self._background: set[asyncio.Task[int]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
         self.outbox_wakeup = asyncio.Event()
         self._drain_wakeup = asyncio.Event()
         self._connected = False
         self._backlog = True  # until the first drain says otherwise
         self._known_contacts: set[tuple[str, str]] = set()
-        self._writer = GroupCommit(store, transport_name)
+        self._writer = GroupCommit(store, transport_name, self._sends_at_once, self._committed)
 
     # -- TransportHost ---------------------------------------------------------------------------
 
@@ -151,11 +225,9 @@ class Host:
         self, event: Any, *, dedup_key: str | None = None, durable: bool = False
     ) -> bool:
         if durable or not self._connected or self._backlog:
-            if not await self._writer.put(event.user_jid, event_to_dict(event), dedup_key):
+            if not await self._writer.put(event, dedup_key):
                 self.metrics.inbound_duplicates.labels(self.transport_name).inc()
                 return False
-            self._backlog = True
-            self._drain_wakeup.set()
             return True
         if dedup_key is not None:
             recorded = await self._store.inbound.put(
@@ -218,6 +290,50 @@ class Host:
             await self.component.introduce_contact(key[0], address, nick)
             self._known_contacts.add(key)
 
+    def _sends_at_once(self) -> bool:
+        """Whether stored events may go out at once: attached, and nothing queued before."""
+        return self._connected and not self._backlog
+
+    async def _committed(self, committed: Committed) -> None:
+        """Send a batch the group commit stored already claimed, or wake the drainer for it."""
+        if not committed.confirm_ids:
+            self._backlog = True
+            self._drain_wakeup.set()
+            return
+        try:
+            if not self._connected:
+                raise ConnectionError("detached before the batch could be sent")
+            await self._emit_all(committed.events)
+        except Exception:
+            log.exception("%s: sending stored events failed; they wait in the queue", self._domain)
+            for confirm_id in committed.confirm_ids.values():
+                await self._give_back(confirm_id)
+            return
+        for server, confirm_id in committed.confirm_ids.items():
+            task = asyncio.create_task(self._confirm_sent(server, confirm_id))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _confirm_sent(self, server: str, confirm_id: str) -> None:
+        if not await self._ping_and_wait(server, confirm_id):
+            await self._give_back(confirm_id)
+
+    async def _give_back(self, confirm_id: str) -> None:
+        """Unconfirmed events go back to the queue, where the drainer sends them again."""
+        await self._store.inbound.release(confirm_id)
+        self._backlog = True
+        self._drain_wakeup.set()
+
+    async def _emit_all(self, events: list[Any]) -> None:
+        for event in events:
+            try:
+                await self._emit(event)
+            except (AttributeError, KeyError, TypeError, ValueError):
+                # An event that cannot be rendered (malformed, of an unknown kind, or hitting
+                # a bug) must not hold up everything behind it, retried forever.
+                log.exception("%s: dropping inbound event %r", self._domain, event)
+                self.metrics.inbound_rejected.labels(self.transport_name, "unrenderable").inc()
+
     async def run_drainer(self) -> None:
         """Deliver the inbound queue in order whenever the component is attached."""
         while True:
@@ -243,13 +359,14 @@ class Host:
                     self._backlog = True
                     continue
                 return
+            events = []
             for queued in batch:
                 try:
-                    await self._emit(event_from_dict(queued.event))
+                    events.append(event_from_dict(queued.event))
                 except (KeyError, TypeError, ValueError):
-                    # A malformed or unknown event must not hold up everything behind it.
                     log.exception("%s: dropping inbound event %s", self._domain, queued.id)
                     self.metrics.inbound_rejected.labels(self.transport_name, "unrenderable").inc()
+            await self._emit_all(events)
             if not await self._confirm_batch(batch):
                 return  # what is unconfirmed is claimable again: sent again, not lost
 
@@ -264,17 +381,17 @@ class Host:
         inbound = self._store.inbound
         by_domain: dict[str, list[int]] = defaultdict(list)
         for queued in batch:
-            by_domain[queued.user_jid.rpartition("@")[2].split("/", 1)[0]].append(queued.id)
+            by_domain[server_of(queued.user_jid)].append(queued.id)
         confirmed = True
         for domain, ids in by_domain.items():
-            confirm_id = f"{CONFIRM_PREFIX}{uuid.uuid4().hex}"
+            confirm_id = new_confirm_id()
             await inbound.await_confirmation(ids, confirm_id)
-            if not await self._ping_and_wait(domain, confirm_id, ids):
-                await inbound.release(ids)
+            if not await self._ping_and_wait(domain, confirm_id):
+                await inbound.release(confirm_id)
                 confirmed = False
         return confirmed
 
-    async def _ping_and_wait(self, domain: str, confirm_id: str, ids: list[int]) -> bool:
+    async def _ping_and_wait(self, domain: str, confirm_id: str) -> bool:
         assert self.component is not None
         if not self._connected:
             return False
@@ -290,9 +407,9 @@ class Host:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(answered), CONFIRM_POLL_SECONDS)
                 if answered.done():
-                    await self._store.inbound.confirm(confirm_id)
+                    self._writer.confirm_soon(confirm_id)
                     return True
-                if not await self._store.inbound.unconfirmed(ids):
+                if not await self._store.inbound.unconfirmed(confirm_id):
                     return True  # another process got the answer and confirmed
                 if asyncio.get_running_loop().time() > deadline or not self._connected:
                     log.warning(
@@ -315,7 +432,5 @@ class Host:
             if not waiting.done():
                 waiting.set_result(None)
         else:
-            task = asyncio.create_task(self._store.inbound.confirm(stanza["id"]))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._writer.confirm_soon(stanza["id"])
         return None  # an error answer confirms too: the server processed what came before

@@ -24,6 +24,7 @@ from component.commands import ContactCommands
 from component.core_commands import core_commands
 from component.occupancy import RoomOccupancy
 from component.ordering import InArrivalOrder
+from component.outgoing import OutgoingStream
 from component.stanzas import GatewayQuery, form_values, missing_required, render_form
 from mappings.contacts import ContactMapping
 from mappings.registrations import AddressTaken, Registration
@@ -61,7 +62,7 @@ UNSUBSCRIBE_SEQUENCE: tuple[Literal["unsubscribe", "unsubscribed", "unavailable"
 )
 
 
-class GatewayComponent(ComponentXMPP):
+class GatewayComponent(OutgoingStream, ComponentXMPP):
     """The XMPP face of one transport."""
 
     def __init__(self, transport: Transport, host: Host, secret: str) -> None:

@@ -9,10 +9,11 @@ inbound queue can store it as JSON while the XMPP server is away.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, cast
 
 from transports.settings import TransportSettings
 
@@ -160,15 +161,59 @@ def event_kind(kind: str) -> Callable[[type[Any]], type[Any]]:
 
 
 def event_to_dict(event: Any) -> dict[str, Any]:
-    return {"kind": event.kind, "fields": dataclasses.asdict(event)}
+    return {"kind": event.kind, "fields": _plain(event)}
 
 
 def event_from_dict(data: dict[str, Any]) -> Any:
-    cls = _EVENT_KINDS[data["kind"]]
-    fields = dict(data["fields"])
+    return _rebuild(_EVENT_KINDS[data["kind"]], data["fields"])
+
+
+# Events are flat but for a nested dataclass here and there (an occupant in a room presence).
+# What each field holds is looked up once per class: the inbound path converts every event,
+# and ``dataclasses.asdict`` (a deep copy of everything) was a visible share of its time.
+
+
+_Shape = tuple[tuple[str, type[Any] | None, bool], ...]
+_SHAPES: dict[type[Any], _Shape] = {}
+
+
+def _shapes(cls: type[Any]) -> _Shape:
+    """Each field's name, the dataclass it holds (if any), and whether it is a tuple."""
+    known = _SHAPES.get(cls)
+    if known is not None:
+        return known
+    hints = typing.get_type_hints(cls)
+    shapes = []
     for item in dataclasses.fields(cls):
-        if isinstance(fields.get(item.name), list):
-            fields[item.name] = tuple(fields[item.name])
+        hint = hints[item.name]
+        nested = next(
+            (arg for arg in (hint, *typing.get_args(hint)) if dataclasses.is_dataclass(arg)),
+            None,
+        )
+        is_tuple = hint is tuple or typing.get_origin(hint) is tuple
+        shapes.append((item.name, cast("type[Any] | None", nested), is_tuple))
+    _SHAPES[cls] = tuple(shapes)
+    return _SHAPES[cls]
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    out = {}
+    for name, nested, _ in _shapes(type(value)):
+        field_value = getattr(value, name)
+        if nested is not None and field_value is not None:
+            field_value = _plain(field_value)
+        out[name] = field_value
+    return out
+
+
+def _rebuild(cls: type[Any], values: dict[str, Any]) -> Any:
+    fields = dict(values)
+    for name, nested, is_tuple in _shapes(cls):
+        value = fields.get(name)
+        if is_tuple and isinstance(value, list):
+            fields[name] = tuple(value)
+        elif nested is not None and isinstance(value, dict):
+            fields[name] = _rebuild(nested, value)
     return cls(**fields)
 
 

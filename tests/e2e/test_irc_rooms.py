@@ -335,6 +335,27 @@ async def test_cr_lf_cannot_inject_commands(world: World) -> None:
     await bob.expect(r"^:alice!\S+ PRIVMSG bob :raw hello$")
 
 
+async def test_control_characters_from_irc_cannot_break_the_xmpp_stream(world: World) -> None:
+    """XML 1.0 cannot carry most C0 controls; one in a stanza would make the XMPP server drop
+    the gateway's stream (and a queued event would do it again on every reconnect)."""
+    bob = await world.connect_irc(world.ngircd, "bob")
+    await bob.join("#test")
+    alice = world.alice
+    await join(alice, ROOM, "alice")
+    await bob.privmsg("#test", "bell\x07 escape\x1b[1m nul-free\x0bvt")
+    await alice.expect_message(from_=f"{ROOM}/bob", body="bell escape[1m nul-freevt")
+    await bob.send("TOPIC #test :topic\x07 with a bell")
+    subject = await alice.expect(lambda s: isinstance(s, Message) and bool(s["subject"]))
+    assert subject["subject"] == "topic with a bell"
+    await bob.privmsg("alice", "private\x08 backspace")
+    await alice.expect_message(from_=f"bob%irc.localhost@{GW}", body="private backspace")
+    # The stream is still up: the next line arrives, once.
+    await bob.privmsg("#test", "still here")
+    await alice.expect_message(from_=f"{ROOM}/bob", body="still here")
+    bodies = [s["body"] for s in alice.received if isinstance(s, Message)]
+    assert bodies.count("still here") == 1
+
+
 async def test_long_and_multibyte_lines_are_split_by_bytes(world: World) -> None:
     bob = await world.connect_irc(world.ngircd, "bob")
     await bob.join("#test")

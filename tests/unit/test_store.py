@@ -161,12 +161,9 @@ async def test_inbound_queue_order_and_dedup(store: Store) -> None:
     assert [event.event["n"] for event in queued] == [0, 1]
     assert await store.inbound.claim(name, limit=0) == []
     await store.inbound.await_confirmation([queued[0].id, queued[1].id], "ping-1")
-    assert await store.inbound.unconfirmed([queued[0].id, queued[1].id]) == [
-        queued[0].id,
-        queued[1].id,
-    ]
-    assert await store.inbound.confirm("ping-1") == 2
-    assert await store.inbound.unconfirmed([queued[0].id, queued[1].id]) == []
+    assert await store.inbound.unconfirmed("ping-1") == 2
+    assert await store.inbound.put_many(name, [], confirmed=["ping-1"]) == []
+    assert await store.inbound.unconfirmed("ping-1") == 0
     assert await store.inbound.backlog(name) == 3
     # A delivered event's key still blocks a retry of the same message.
     assert await store.inbound.put(name, "a@example.org", {"n": 1}, dedup_key="m1") is None
@@ -200,9 +197,40 @@ async def test_group_commit_stores_a_batch_and_drops_duplicates(store: Store) ->
     queued = await store.inbound.claim(name)
     assert [event.event["n"] for event in queued] == [0, 1, 3, 5]
     await store.inbound.await_confirmation([queued[1].id, queued[2].id], "ping-2")
-    await store.inbound.confirm("ping-2")
-    await store.inbound.release([queued[0].id, queued[3].id])
+    await store.inbound.await_confirmation([queued[0].id, queued[3].id], "ping-3")
+    await store.inbound.put_many(name, [], confirmed=["ping-2"])
+    assert await store.inbound.release("ping-3") == 2
     assert [event.event["n"] for event in await store.inbound.claim(name)] == [0, 5]
+
+
+async def test_events_stored_as_sent_wait_for_their_ping(store: Store) -> None:
+    """Events sent at once are stored claimed: the drainer leaves them alone unless their
+    ping goes unanswered (released) or their process dies (lease runs out)."""
+    name = transport()
+    stored = await store.inbound.put_many(
+        name,
+        [
+            ("a@example.org", {"n": 1}, "k1"),
+            ("b@example.net", {"n": 2}, None),
+            ("a@example.org", {"n": 3}, "k1"),  # a duplicate: not stored
+        ],
+        confirm_ids=["ping-a", "ping-b", "ping-a"],
+    )
+    assert stored == [True, True, False]
+    assert await store.inbound.claim(name) == []
+    assert await store.inbound.backlog(name) == 0
+    assert await store.inbound.unconfirmed("ping-a") == 1
+    # Confirmed with the next commit, which stores another event.
+    await store.inbound.put_many(name, [("c@example.org", {"n": 9}, None)], confirmed=["ping-a"])
+    assert await store.inbound.unconfirmed("ping-a") == 0
+    assert await store.inbound.release("ping-a") == 0  # confirmed stays delivered
+    assert await store.inbound.release("ping-b") == 1
+    assert [event.event["n"] for event in await store.inbound.claim(name)] == [2, 9]
+    # A dead process's lease runs out and its events are claimed again.
+    await store.inbound.put_many(
+        name, [("a@example.org", {"n": 4}, None)], confirm_ids=["ping-c"], lease_seconds=-1
+    )
+    assert [event.event["n"] for event in await store.inbound.claim(name)] == [4]
 
 
 async def test_inbound_claims_are_leased_and_exclusive(store: Store) -> None:
