@@ -13,7 +13,7 @@ import dataclasses
 import itertools
 import logging
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -59,9 +59,10 @@ class GroupCommit:
     the next gathers, so under load a commit carries many messages and alone it carries one.
 
     When ``at_once()`` says the events can go straight out (attached, nothing queued before
-    them), they are stored already claimed, and ``after_commit`` sends them from memory; the
-    drainer's claim would otherwise read back what was just written. Batches are handed to
-    ``after_commit`` one at a time, in commit order, which is the order they are sent in.
+    them), they are stored already claimed, and ``after_commit`` has them sent from memory;
+    the drainer's claim would otherwise read back what was just written. Batches are handed
+    to ``after_commit`` in commit order, which is the order they are sent in; it must not
+    wait, so that the next batch commits while this one is being sent.
     """
 
     def __init__(
@@ -69,7 +70,7 @@ class GroupCommit:
         store: Store,
         transport_name: str,
         at_once: Callable[[], bool],
-        after_commit: Callable[[Committed], Awaitable[None]],
+        after_commit: Callable[[Committed], None],
     ) -> None:
         self._store = store
         self._transport = transport_name
@@ -137,7 +138,7 @@ class GroupCommit:
                 events = [event for (event, _, _), new in zip(batch, stored, strict=True) if new]
                 if events:
                     sent_to = {server_of(event.user_jid) for event in events}
-                    await self._after_commit(
+                    self._after_commit(
                         Committed(events, {s: c for s, c in confirm_ids.items() if s in sent_to})
                     )
         finally:
@@ -185,6 +186,10 @@ class Host:
         self._connected = False
         self._backlog = True  # until the first drain says otherwise
         self._known_contacts: set[tuple[str, str]] = set()
+        #: committed batches waiting to be sent, in commit order, and the task sending them
+        self._unsent: deque[Committed] = deque()
+        self._sender: asyncio.Task[None] | None = None
+        self._delivered = metrics.inbound_delivered.labels(transport_name)
         self._writer = GroupCommit(store, transport_name, self._sends_at_once, self._committed)
 
     # -- TransportHost ---------------------------------------------------------------------------
@@ -278,7 +283,7 @@ class Host:
         if isinstance(event, InboundMessage) and event.message_type in ("chat", "normal"):
             await self.ensure_contact(event.user_jid, event.contact, event.nick)
         self.component.render(event)
-        self.metrics.inbound_delivered.labels(self.transport_name).inc()
+        self._delivered.inc()
 
     async def ensure_contact(self, user_jid: str, address: str, nick: str | None) -> None:
         """Put a contact the user talks with into their roster, once (see introduce_contact)."""
@@ -294,25 +299,38 @@ class Host:
         """Whether stored events may go out at once: attached, and nothing queued before."""
         return self._connected and not self._backlog
 
-    async def _committed(self, committed: Committed) -> None:
-        """Send a batch the group commit stored already claimed, or wake the drainer for it."""
+    def _committed(self, committed: Committed) -> None:
+        """A batch is stored: wake the drainer for it, or send it (stored already claimed)."""
         if not committed.confirm_ids:
             self._backlog = True
             self._drain_wakeup.set()
             return
+        self._unsent.append(committed)
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send_committed())
+
+    async def _send_committed(self) -> None:
+        """Send committed batches in order, each followed by the pings that confirm it."""
         try:
-            if not self._connected:
-                raise ConnectionError("detached before the batch could be sent")
-            await self._emit_all(committed.events)
-        except Exception:
-            log.exception("%s: sending stored events failed; they wait in the queue", self._domain)
-            for confirm_id in committed.confirm_ids.values():
-                await self._give_back(confirm_id)
-            return
-        for server, confirm_id in committed.confirm_ids.items():
-            task = asyncio.create_task(self._confirm_sent(server, confirm_id))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            while self._unsent:
+                committed = self._unsent.popleft()
+                try:
+                    if not self._connected:
+                        raise ConnectionError("detached before the batch could be sent")
+                    await self._emit_all(committed.events)
+                except Exception:
+                    log.exception(
+                        "%s: sending stored events failed; they wait in the queue", self._domain
+                    )
+                    for confirm_id in committed.confirm_ids.values():
+                        await self._give_back(confirm_id)
+                    continue
+                for server, confirm_id in committed.confirm_ids.items():
+                    task = asyncio.create_task(self._confirm_sent(server, confirm_id))
+                    self._background.add(task)
+                    task.add_done_callback(self._background.discard)
+        finally:
+            self._sender = None
 
     async def _confirm_sent(self, server: str, confirm_id: str) -> None:
         if not await self._ping_and_wait(server, confirm_id):
