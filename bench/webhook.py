@@ -163,7 +163,7 @@ async def main() -> None:
     parser.add_argument("--posts", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10, help="length of the 100/s run")
-    parser.add_argument("--rounds", type=int, default=3, help="ceiling-then-gateway rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="ceiling-then-gateway rounds")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="portway-bench-") as tmp:
