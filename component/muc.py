@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from slixmpp import JID, Iq, Message, Presence
+from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.jid import InvalidJID
 from slixmpp.xmlstream import StanzaBase
 
@@ -67,6 +68,50 @@ ROOM_FEATURES = (
 )
 
 
+#: Errors that mean a resource is no longer there (the conditions Prosody's MUC kicks on).
+GONE_CONDITIONS = frozenset(
+    {
+        "gone",
+        "internal-server-error",
+        "item-not-found",
+        "jid-malformed",
+        "recipient-unavailable",
+        "redirect",
+        "remote-server-not-found",
+        "remote-server-timeout",
+        "service-unavailable",
+    }
+)
+
+
+#: Checking who is still there after a reattach: questions in flight, and the wait for each.
+CHECK_CONCURRENCY = 50
+CHECK_TIMEOUT_SECONDS = 30
+
+
+NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+
+
+def error_condition(stanza: StanzaBase) -> str:
+    """An error stanza's defined condition.
+
+    Read from the XML: slixmpp's error plugin looks for ``<error/>`` in jabber:client, and
+    a component's stanzas are in jabber:component:accept, so ``stanza["error"]`` finds none.
+    """
+    for child in stanza.xml:
+        if child.tag.rpartition("}")[2] == "error":
+            for condition in child:
+                namespace, _, name = condition.tag[1:].partition("}")
+                if namespace == NS_STANZAS and name != "text":
+                    return name
+    return ""
+
+
+def is_gone(stanza: StanzaBase) -> bool:
+    """Whether an error stanza from a user's resource says that resource is gone."""
+    return error_condition(stanza) in GONE_CONDITIONS
+
+
 def _stamp(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -102,6 +147,8 @@ class MucRouter:
         return str(self.component.boundjid.bare)
 
     def setup(self) -> None:
+        self.component.add_event_handler("session_start", self._on_attached)
+        self.component.add_event_handler("message_error", self._on_bounce)
         self.component.add_filter("in", self._filter_iq)
         # A subject change has no body, so slixmpp raises only "groupchat_subject" for it;
         # invitations seldom have one: they have events of their own (xep_0045, xep_0249).
@@ -297,20 +344,75 @@ class MucRouter:
                         "join with a nick: room@domain/nick", "jid-malformed", "modify"
                     )
                 current = self.joined.get(key)
-                if current is None:
+                # The MUC element makes it a join even for a resource we count in the room:
+                # its client lost track (its server restarted, say, and we never heard of
+                # that session's end), and a join is owed occupants, history and subject.
+                joining = pres.xml.find(f"{{{NS_MUC}}}x") is not None
+                if current is not None and current != nick:
+                    await self.rooms.change_nick(sender, room, nick)  # joined follows the echo
+                if current is None or joining:
                     self.joined[key] = nick
                     await self.rooms.join_room(
                         sender, room, nick, self._max_history(pres), pres["show"], pres["status"]
                     )
-                elif current != nick:
-                    await self.rooms.change_nick(sender, room, nick)
-                else:
+                elif current == nick:
                     await self.rooms.join_room(sender, room, nick, 0, pres["show"], pres["status"])
         except GatewayError as exc:
             if ptype != "unavailable" and self.joined.get(key) == nick:
                 self.joined.pop(key, None)
             self._error_presence(pres, exc.condition, exc.text, exc.error_type)
         return True
+
+    async def _on_bounce(self, msg: Message) -> None:
+        """A room stanza to one of the user's resources came back: that resource is gone."""
+        try:
+            room = self.room_of(msg["to"])
+        except GatewayError:
+            return
+        key = (str(msg["from"]), room) if room is not None else None
+        if key is not None and key in self.joined and is_gone(msg):
+            await self._occupant_gone(*key)
+
+    def _on_attached(self, _event: Any) -> None:
+        if self.joined:  # attached again: the XMPP server may have restarted meanwhile
+            task = asyncio.create_task(self.check_occupants())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def check_occupants(self) -> None:
+        """After the link to the XMPP server comes back, find the resources that are gone.
+
+        If the server itself went down, the sessions it held ended without a word to us, and
+        those resources would stay in their rooms for good (their IRC connections with them).
+        Each one is asked for its disco#info, which every client answers: the server answers
+        for a resource that no longer exists (service-unavailable), and that resource leaves.
+        No answer in time proves nothing, and the resource stays.
+        """
+        limit = asyncio.Semaphore(CHECK_CONCURRENCY)
+
+        async def check(full_jid: str) -> None:
+            async with limit:
+                try:
+                    await self.component.plugin["xep_0030"].get_info(
+                        jid=full_jid, ifrom=self.domain, timeout=CHECK_TIMEOUT_SECONDS
+                    )
+                except IqError as exc:
+                    if is_gone(exc.iq):
+                        for jid, room in [key for key in self.joined if key[0] == full_jid]:
+                            await self._occupant_gone(jid, room)
+                except IqTimeout:
+                    pass
+                except Exception:
+                    log.exception("checking whether %s is still there failed", full_jid)
+
+        await asyncio.gather(*(check(jid) for jid in {jid for jid, _ in self.joined}))
+
+    async def _occupant_gone(self, full_jid: str, room: str) -> None:
+        """A resource that went away without a word (its server died): out of the room, as
+        if it had left. A persistent room stays joined on the other side."""
+        log.info("%s is gone from %s; it leaves the room", full_jid, room)
+        self.joined.pop((full_jid, room), None)
+        await self.rooms.leave_room(full_jid, room, "")
 
     @staticmethod
     def _max_history(pres: Presence) -> int | None:
