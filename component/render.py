@@ -55,8 +55,8 @@ def message_xml(event: InboundMessage, *, to: str, sender: str, msg_id: str, dom
     """An inbound message as a ``<message/>`` of the component stream.
 
     It says what slixmpp's stanza objects would (``tests/unit/test_render.py`` holds it to
-    that): empty texts but the subject are left out, one out-of-band URL, the delay and stanza id stamped by
-    the gateway's domain.
+    that): empty texts but the subject are left out, one out-of-band URL, the delay and
+    stanza id stamped by the gateway's domain.
     """
     parts = [
         f"<message type={_attr(event.message_type)} to={_attr(to)} from={_attr(sender)}"
