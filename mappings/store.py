@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import TextClause, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from mappings.contacts import Contacts
@@ -22,7 +23,13 @@ from mappings.outbox import Outbox
 from mappings.registrations import Registrations
 from mappings.schema import CORE_MIGRATIONS
 from mappings.settings import UserSettings
-from mappings.sql import sql as parsed
+
+
+@lru_cache(maxsize=1024)
+def parsed(statement: str) -> TextClause:
+    """SQL text, parsed once per distinct statement: ``text()`` scans each statement for its
+    parameters, which was a visible cost on the hot paths; the statements are a fixed set."""
+    return text(statement)
 
 
 class StoreError(Exception):
