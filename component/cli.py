@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from component.config import Config, ConfigError, load_config
+from component.config import Config, ConfigError, load_config, readable_secrets_warning
+from component.queue_cli import add_queue_parser, run_queue
 from transports.base import AddressError
 
 
@@ -27,9 +29,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         enabled = ", ".join(config.transports.enabled()) or "none"
         print(f"{args.config}: OK (transports: {enabled})")
+        warning = readable_secrets_warning(args.config, config)
+        if warning:
+            print(warning, file=sys.stderr)
         return 0
     if args.command == "run":
-        return _run(config)
+        return _run(config, readable_secrets_warning(args.config, config))
+    if args.command == "queue":
+        return run_queue(config, args)
     try:
         return asyncio.run(_mappings(config, args))
     except CliError as error:
@@ -74,14 +81,17 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("input", nargs="?", help="file (default: standard input)")
     for sub in (listing, add, remove, export, load):
         sub.add_argument("-c", "--config", dest="config", default=argparse.SUPPRESS)
+    add_queue_parser(commands)
     return parser
 
 
-def _run(config: Config) -> int:
+def _run(config: Config, config_warning: str | None) -> int:
     from component.gateway import Gateway
     from component.logs import setup_logging
 
     setup_logging(config.log_level, config.log_format, config.secrets())
+    if config_warning:
+        logging.getLogger("portway").warning("%s", config_warning)
     return asyncio.run(Gateway(config).run())
 
 

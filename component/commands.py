@@ -14,7 +14,7 @@ from slixmpp.exceptions import XMPPError
 from slixmpp.plugins.xep_0004 import Form as DataForm
 from slixmpp.plugins.xep_0030.stanza import DiscoInfo, DiscoItems
 
-from component.stanzas import form_values, missing_required, render_form
+from component.stanzas import form_values, missing_required, render_form, unknown_fields
 from transports.base import Command, Form, GatewayError
 
 if TYPE_CHECKING:
@@ -54,7 +54,16 @@ class CommandRunner:
             user = session["from"].bare
             await self._check_access(command, user)
             submitted = payload[0] if isinstance(payload, list) and payload else payload
-            values = form_values(form, submitted) if isinstance(submitted, DataForm) else {}
+            values: dict[str, Any] = {}
+            if isinstance(submitted, DataForm):
+                unknown = unknown_fields(form, submitted)
+                if unknown:
+                    raise XMPPError(
+                        "not-allowed",
+                        f"this form does not let you set {', '.join(unknown)}",
+                        "cancel",
+                    )
+                values = form_values(form, submitted)
             missing = missing_required(form, values)
             if missing:
                 raise XMPPError("bad-request", f"please fill in: {', '.join(missing)}", "modify")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,12 @@ class XmppSettings(Section):
     host: str = "127.0.0.1"
     port: Port = 5347
     reconnect_max_seconds: float = Field(default=60.0, gt=0)
+    #: The largest stanza handed to the server. Prosody's component limit is 512 KiB and
+    #: ejabberd's 256 KiB by default; a stanza past it closes the stream, so this stays below.
+    max_stanza_bytes: int = Field(default=131072, ge=4096, le=16 * 1024 * 1024)
+    #: How long delivered inbound events are kept for their dedup keys: a Twilio, SMTP or
+    #: webhook sender's retry must find its key. Pruned hourly, so the table stays bounded.
+    inbound_retention_hours: float = Field(default=168.0, gt=0)
 
 
 class HttpSettings(Section):
@@ -158,6 +165,25 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
     except OSError as exc:
         raise ConfigError([f"cannot read {path}: {exc.strerror}"]) from None
     return parse_config(text, environ)
+
+
+def readable_secrets_warning(path: str | Path, config: Config) -> str | None:
+    """A warning when the file holds secrets and users other than its owner may read it.
+
+    Only secrets written in the file count: one taken from the environment (``${VAR}``) is
+    not in it. The warning names the mode and the fix, never the secret.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return None
+    if not mode & 0o044 or not any(secret in text for secret in config.secrets()):
+        return None
+    return (
+        f"{path}: warning: readable by other users (mode {mode:04o}) and holds secrets; "
+        f"chmod 600 {path}"
+    )
 
 
 def _describe(error: Any) -> str:

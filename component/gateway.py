@@ -30,13 +30,31 @@ TRANSPORT_CLASSES = {
     "webhook": "transports.webhook:WebhookTransport",
 }
 
-INBOUND_RETENTION_SECONDS = 7 * 24 * 3600.0
+#: How often delivered inbound events past ``xmpp.inbound_retention_hours`` are forgotten
+PRUNE_EVERY_SECONDS = 3600.0
 
 
 def transport_class(name: str) -> type[Transport]:
     module_name, _, class_name = TRANSPORT_CLASSES[name].partition(":")
     cls: type[Transport] = getattr(importlib.import_module(module_name), class_name)
     return cls
+
+
+async def forget_old_dedup_keys(
+    store: Store,
+    older_than_seconds: float,
+    every_seconds: float = PRUNE_EVERY_SECONDS,
+) -> None:
+    """Prune delivered inbound events now and then: at start only, a gateway that runs for
+    months would keep every dedup key it ever saw."""
+    while True:
+        try:
+            pruned = await store.inbound.prune(older_than_seconds)
+            if pruned:
+                log.info("forgot %d delivered inbound events past the dedup horizon", pruned)
+        except Exception:  # the database may be away for a while; the next round tries again
+            log.exception("pruning the inbound queue failed")
+        await asyncio.sleep(every_seconds)
 
 
 class Gateway:
@@ -58,7 +76,10 @@ class Gateway:
         runner: web.AppRunner | None = None
         exit_code = 0
         try:
-            await store.inbound.prune(INBOUND_RETENTION_SECONDS)
+            retention = self.config.xmpp.inbound_retention_hours * 3600
+            tasks.append(
+                asyncio.create_task(forget_old_dedup_keys(store, retention), name="prune-inbound")
+            )
             if not store.is_postgres:
                 # SQLite serves one process: leases found at start are our own, left by a
                 # crash, and waiting them out would only delay delivery. (On PostgreSQL other
@@ -132,14 +153,16 @@ class Gateway:
         self, tasks: list[asyncio.Task[None]], runner: web.AppRunner | None, store: Store
     ) -> None:
         log.info("shutting down")
-        for link in self.links.values():
-            with contextlib.suppress(Exception):
-                await link.stop()
+        # Transports first: what they say while closing (leaving rooms, a connection's end)
+        # still has an attached stream to go out on. Then each link says goodbye and closes.
         for transport in self.transports:
             try:
                 await transport.stop()
             except Exception:
                 log.exception("%s: error while stopping", transport.name)
+        for link in self.links.values():
+            with contextlib.suppress(Exception):
+                await link.stop()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

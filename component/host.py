@@ -3,6 +3,10 @@
 It owns the inbound path back to XMPP: events go straight out while the component is attached
 and nothing is waiting, and into the durable inbound queue otherwise, so that order is kept and
 nothing is lost while the XMPP server is away.
+
+Every event is made final when it is accepted, before it is stored: its stanza ids chosen
+(a copy sent again carries them) and its texts within ``xmpp.max_stanza_bytes``. An event the
+server closes the stream on, again and again, is set aside after ``MAX_ATTEMPTS``.
 """
 
 from __future__ import annotations
@@ -10,12 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import itertools
+import hashlib
 import logging
-import uuid
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -23,7 +25,24 @@ from slixmpp import JID, Iq
 from slixmpp.xmlstream import StanzaBase
 
 from component.commands import CommandRunner
-from transports.base import InboundMessage, OutboundMessage, event_from_dict, event_to_dict
+from component.group_commit import (
+    CONFIRM_PREFIX,
+    Committed,
+    GroupCommit,
+    new_confirm_id,
+    server_of,
+)
+from component.render import with_stable_ids
+from component.set_aside import set_aside_notice
+from component.stanza_bound import bound_fields, needs_link, with_link
+from transports.base import (
+    GatewayError,
+    InboundMessage,
+    OutboundMessage,
+    event_from_dict,
+    event_to_dict,
+)
+from transports.media import served_media
 
 if TYPE_CHECKING:
     from component.config import Config
@@ -35,128 +54,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DRAIN_BATCH = 200
+#: Sends of one event that the server refused or closed the stream on, before it is set aside
+MAX_ATTEMPTS = 5
+#: How long the full text of a cut message stays at its link
+FULL_TEXT_TTL_SECONDS = 30 * 24 * 3600.0
 LEASE_CHECK_SECONDS = 30.0
-CONFIRM_PREFIX = "drain-"
 CONFIRM_TIMEOUT_SECONDS = 15.0
 CONFIRM_POLL_SECONDS = 0.25
-
-
-@dataclass
-class Committed:
-    """What one group commit stored: the new events, in order, and how they were stored."""
-
-    events: list[Any]
-    #: user's server → id of the ping that confirms the events sent there; empty when the
-    #: events were queued for the drainer instead of being sent at once
-    confirm_ids: dict[str, str]
-
-
-class GroupCommit:
-    """Stores concurrent durable deliveries in one transaction.
-
-    Each inbound HTTP request or SMTP session must wait until its message is stored before it
-    answers; one transaction each made the database the bottleneck. While one batch commits,
-    the next gathers, so under load a commit carries many messages and alone it carries one.
-
-    When ``at_once()`` says the events can go straight out (attached, nothing queued before
-    them), they are stored already claimed, and ``after_commit`` has them sent from memory;
-    the drainer's claim would otherwise read back what was just written. Batches are handed
-    to ``after_commit`` in commit order, which is the order they are sent in; it must not
-    wait, so that the next batch commits while this one is being sent.
-    """
-
-    def __init__(
-        self,
-        store: Store,
-        transport_name: str,
-        at_once: Callable[[], bool],
-        after_commit: Callable[[Committed], None],
-    ) -> None:
-        self._store = store
-        self._transport = transport_name
-        self._at_once = at_once
-        self._after_commit = after_commit
-        self._pending: list[tuple[Any, str | None, asyncio.Future[bool]]] = []
-        self._confirmed: list[str] = []
-        self._flushing = False
-        self._task: asyncio.Task[None] | None = None
-
-    async def put(self, event: Any, dedup_key: str | None) -> bool:
-        """Store one event; ``False`` if its dedup key was seen before."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((event, dedup_key, future))
-        self._start()
-        return await future
-
-    def confirm_soon(self, confirm_id: str) -> None:
-        """Mark the events of an answered ping delivered, with the next commit.
-
-        Nobody waits for this write: until it is done the events stay claimed, so nothing
-        sends them again unless the process dies first (then they go once more, not never).
-        """
-        self._confirmed.append(confirm_id)
-        self._start()
-
-    def _start(self) -> None:
-        if not self._flushing:
-            self._flushing = True
-            self._task = asyncio.create_task(self._flush())
-
-    async def _flush(self) -> None:
-        try:
-            while self._pending or self._confirmed:
-                batch, self._pending = self._pending, []
-                confirmed, self._confirmed = self._confirmed, []
-                confirm_ids: dict[str, str] = {}
-                row_confirm_ids: list[str] | None = None
-                if self._at_once():
-                    row_confirm_ids = [
-                        confirm_ids.setdefault(server_of(event.user_jid), new_confirm_id())
-                        for event, _, _ in batch
-                    ]
-                try:
-                    stored = await self._store.inbound.put_many(
-                        self._transport,
-                        [(event.user_jid, event_to_dict(event), key) for event, key, _ in batch],
-                        confirm_ids=row_confirm_ids,
-                        confirmed=confirmed,
-                    )
-                except Exception as exc:
-                    if confirmed:
-                        log.warning(
-                            "could not mark %d delivered batches; they will be sent again: %s",
-                            len(confirmed),
-                            exc,
-                        )
-                    for *_, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (*_, future), was_stored in zip(batch, stored, strict=True):
-                    if not future.done():
-                        future.set_result(was_stored)
-                events = [event for (event, _, _), new in zip(batch, stored, strict=True) if new]
-                if events:
-                    sent_to = {server_of(event.user_jid) for event in events}
-                    self._after_commit(
-                        Committed(events, {s: c for s, c in confirm_ids.items() if s in sent_to})
-                    )
-        finally:
-            self._flushing = False
-
-
-def server_of(jid: str) -> str:
-    """The domain of a (bare or full) JID: where the confirming ping goes."""
-    return jid.rpartition("@")[2].split("/", 1)[0]
-
-
-_PROCESS_TOKEN = uuid.uuid4().hex
-_confirm_numbers = itertools.count()
-
-
-def new_confirm_id() -> str:
-    """An id no other process and no earlier run uses (one random token, then a counter)."""
-    return f"{CONFIRM_PREFIX}{_PROCESS_TOKEN}-{next(_confirm_numbers)}"
 
 
 class Host:
@@ -190,6 +94,9 @@ class Host:
         self._unsent: deque[Committed] = deque()
         self._sender: asyncio.Task[None] | None = None
         self._delivered = metrics.inbound_delivered.labels(transport_name)
+        self._set_aside = metrics.inbound_set_aside.labels(transport_name)
+        self._max_stanza = config.xmpp.max_stanza_bytes
+        self._media = served_media(self)  # its route must be added before the server starts
         self._writer = GroupCommit(store, transport_name, self._sends_at_once, self._committed)
 
     # -- TransportHost ---------------------------------------------------------------------------
@@ -229,6 +136,7 @@ class Host:
     async def deliver(
         self, event: Any, *, dedup_key: str | None = None, durable: bool = False
     ) -> bool:
+        event = await self._accepted(event)
         if durable or not self._connected or self._backlog:
             if not await self._writer.put(event, dedup_key):
                 self.metrics.inbound_duplicates.labels(self.transport_name).inc()
@@ -247,6 +155,24 @@ class Host:
                 return False
         await self._emit(event)
         return True
+
+    async def _accepted(self, event: Any) -> Any:
+        """``event`` as it is stored and sent, every time: its ids chosen, its texts within
+        ``xmpp.max_stanza_bytes``, a long body cut with a link to the whole of it."""
+        event = bound_fields(with_stable_ids(event), self._max_stanza)
+        if needs_link(event, self._max_stanza, self._domain):
+            full = event.body.encode("utf-8", "replace")
+            digest = hashlib.sha256(event.user_jid.encode("utf-8", "replace") + b"\0" + full)
+            url = await self._media.put(
+                full,
+                "text/plain; charset=utf-8",
+                owner=self.transport_name,
+                ttl_seconds=FULL_TEXT_TTL_SECONDS,
+                filename="message.txt",
+                source_key=f"full-text:{digest.hexdigest()}",
+            )
+            event = with_link(event, self._max_stanza, self._domain, url)
+        return event
 
     async def enqueue(self, message: OutboundMessage, data: dict[str, Any] | None = None) -> bool:
         dedup_key = (
@@ -280,7 +206,11 @@ class Host:
 
     async def _emit(self, event: Any) -> None:
         assert self.component is not None
-        if isinstance(event, InboundMessage) and event.message_type in ("chat", "normal"):
+        if (
+            isinstance(event, InboundMessage)
+            and event.contact  # none: a word from the gateway itself, already in the roster
+            and event.message_type in ("chat", "normal")
+        ):
             await self.ensure_contact(event.user_jid, event.contact, event.nick)
         self.component.render(event)
         self._delivered.inc()
@@ -323,7 +253,7 @@ class Host:
                         "%s: sending stored events failed; they wait in the queue", self._domain
                     )
                     for confirm_id in committed.confirm_ids.values():
-                        await self._give_back(confirm_id)
+                        await self._give_back(confirm_id, attempted=False)
                     continue
                 for server, confirm_id in committed.confirm_ids.items():
                     task = asyncio.create_task(self._confirm_sent(server, confirm_id))
@@ -336,17 +266,39 @@ class Host:
         if not await self._ping_and_wait(server, confirm_id):
             await self._give_back(confirm_id)
 
-    async def _give_back(self, confirm_id: str) -> None:
-        """Unconfirmed events go back to the queue, where the drainer sends them again."""
-        await self._store.inbound.release(confirm_id)
+    async def _give_back(self, confirm_id: str, *, attempted: bool = True) -> None:
+        """Unconfirmed events go back to the queue, where the drainer sends them again.
+
+        Events that were sent count an attempt: the server may have closed the stream on one
+        of them. One that reaches ``MAX_ATTEMPTS`` is set aside, and its user is told.
+        """
+        if not attempted:
+            await self._store.inbound.release(confirm_id)
+        else:
+            for queued in await self._store.inbound.fail(confirm_id, MAX_ATTEMPTS):
+                self._set_aside.inc()
+                log.warning(
+                    "%s: inbound event %d for %s failed %d times; set aside (portway queue list)",
+                    self._domain,
+                    queued.id,
+                    queued.user_jid,
+                    queued.attempts,
+                )
+                notice = set_aside_notice(queued, self._contact_jid)
+                if notice is not None:
+                    await self._writer.put(notice, None)
         self._backlog = True
         self._drain_wakeup.set()
+
+    def _contact_jid(self, address: str) -> str:
+        assert self.component is not None
+        return str(self.component.contact_jid(address))
 
     async def _emit_all(self, events: list[Any]) -> None:
         for event in events:
             try:
                 await self._emit(event)
-            except (AttributeError, KeyError, TypeError, ValueError):
+            except (AttributeError, KeyError, TypeError, ValueError, GatewayError):
                 # An event that cannot be rendered (malformed, of an unknown kind, or hitting
                 # a bug) must not hold up everything behind it, retried forever.
                 log.exception("%s: dropping inbound event %r", self._domain, event)
@@ -405,7 +357,7 @@ class Host:
             confirm_id = new_confirm_id()
             await inbound.await_confirmation(ids, confirm_id)
             if not await self._ping_and_wait(domain, confirm_id):
-                await inbound.release(confirm_id)
+                await self._give_back(confirm_id)
                 confirmed = False
         return confirmed
 

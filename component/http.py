@@ -10,7 +10,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from component.metrics import Metrics
 from mappings.store import Store
 
-MAX_BODY_BYTES = 32 * 1024 * 1024
+#: The cap aiohttp applies to ``request.read()``, ``post()`` and ``json()``. No route reads
+#: through those: each one that takes a body streams it under its own cap, checked before
+#: reading (Twilio's callbacks: 64 KiB; hooks: ``max_body_bytes``). This is the backstop for a
+#: route that forgets to, kept at the largest body any fixed cap allows, so it never buffers
+#: megabytes for a stranger.
+MAX_BODY_BYTES = 64 * 1024
 
 
 def make_app(
@@ -29,6 +34,10 @@ def make_app(
     async def prometheus(_request: web.Request) -> web.Response:
         for (transport, state), count in (await store.outbox.counts()).items():
             metrics.outbox_items.labels(transport, state).set(count)
+        waiting = await store.inbound.set_aside_counts()
+        metrics.inbound_set_aside_items.clear()  # a transport whose events were all retried
+        for transport, count in waiting.items():
+            metrics.inbound_set_aside_items.labels(transport).set(count)
         body = generate_latest(metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

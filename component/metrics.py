@@ -36,6 +36,12 @@ class Metrics:
             ["transport", "reason"],
             registry=r,
         )
+        self.inbound_set_aside = Counter(
+            "portway_inbound_set_aside",
+            "Inbound events set aside after too many failed attempts (see portway queue list)",
+            ["transport"],
+            registry=r,
+        )
         self.outbox_delivered = Counter(
             "portway_outbox_delivered", "Outbound messages delivered", ["transport"], registry=r
         )
@@ -47,6 +53,12 @@ class Metrics:
         )
         self.outbox_failed = Counter(
             "portway_outbox_failed", "Outbound messages failed for good", ["transport"], registry=r
+        )
+        self.inbound_set_aside_items = Gauge(
+            "portway_inbound_set_aside_items",
+            "Inbound events set aside and waiting for an admin (portway queue), at each scrape",
+            ["transport"],
+            registry=r,
         )
         self.outbox_items = Gauge(
             "portway_outbox_items",

@@ -41,6 +41,8 @@ class RoomOccupancy:
             mto=event.room_jid, mfrom=occupant, mbody=event.body, mtype="groupchat"
         )
         if event.remote_id:
+            # The same id every time it is sent (after a crash too), so copies can be dropped.
+            message["id"] = event.remote_id
             message["origin_id"]["id"] = event.remote_id
         message.send()
 

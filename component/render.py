@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import itertools
 import secrets
@@ -11,18 +12,38 @@ from slixmpp import JID
 from slixmpp.plugins.xep_0082 import format_datetime
 
 from transports.base import ContactPresence, DeliveryReport, InboundMessage
+from transports.rooms import RoomMessage
 
 if TYPE_CHECKING:
     from component.xmpp import GatewayComponent
 
 
-_ID_PREFIX = secrets.token_hex(6)
+_ID_PREFIX = secrets.token_hex(12)
 _ID_COUNTER = itertools.count()
 
 
 def new_id() -> str:
-    """A stanza id unique to this process run (random prefix), cheaper than uuid4 per message."""
-    return f"{_ID_PREFIX}-{next(_ID_COUNTER)}"
+    """A stanza id unique to this process run (random prefix), cheaper than uuid4 per message.
+
+    Written as a UUID (96 random bits, then a counter): some clients (Dino) take only
+    UUID-shaped ids as unique enough to drop a second copy by.
+    """
+    raw = f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFF:08x}"
+    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
+
+
+def with_stable_ids(event: Any) -> Any:
+    """``event`` with the ids its stanzas will carry, chosen once, when it is accepted.
+
+    An event is stored with these ids, so every send of it (at once, or again from the queue
+    after a crash or a reconnect) carries the same ``id`` and origin-id, and a client or an
+    archive can tell the copy from a new message. Ids chosen at send time were new each time.
+    """
+    if isinstance(event, InboundMessage) and not event.xmpp_id:
+        return dataclasses.replace(event, xmpp_id=new_id())
+    if isinstance(event, RoomMessage) and not (event.xmpp_id or event.stanza_id):
+        return dataclasses.replace(event, xmpp_id=new_id())
+    return event
 
 
 def send_event(component: GatewayComponent, event: Any) -> None:
@@ -44,7 +65,8 @@ def send_message(component: GatewayComponent, event: InboundMessage) -> None:
         message_xml(
             event,
             to=str(JID(event.user_jid)),
-            sender=str(component.contact_jid(event.contact, event.resource)),
+            # no contact: a word from the gateway itself (a message set aside, …)
+            sender=str(component.contact_jid(event.contact or None, event.resource)),
             msg_id=event.xmpp_id or new_id(),
             domain=component.domain,
         )
@@ -56,7 +78,8 @@ def message_xml(event: InboundMessage, *, to: str, sender: str, msg_id: str, dom
 
     It says what slixmpp's stanza objects would (``tests/unit/test_render.py`` holds it to
     that): empty texts but the subject are left out, one out-of-band URL, the delay and
-    stanza id stamped by the gateway's domain.
+    stanza id stamped by the gateway's domain. The origin-id (XEP-0359) repeats ``msg_id``:
+    the gateway is where this stanza starts, and a copy sent again carries the same one.
     """
     parts = [
         f"<message type={_attr(event.message_type)} to={_attr(to)} from={_attr(sender)}"
@@ -79,6 +102,7 @@ def message_xml(event: InboundMessage, *, to: str, sender: str, msg_id: str, dom
         parts.append(
             f'<stanza-id xmlns="urn:xmpp:sid:0" id={_attr(event.remote_id)} by={_attr(domain)} />'
         )
+    parts.append(f'<origin-id xmlns="urn:xmpp:sid:0" id={_attr(msg_id)} />')
     parts.append("</message>")
     return "".join(parts)
 

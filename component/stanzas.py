@@ -59,6 +59,16 @@ def form_values(form: Form, submitted: DataForm) -> dict[str, Any]:
     return values
 
 
+def unknown_fields(form: Form, submitted: DataForm) -> list[str]:
+    """Submitted fields the form did not offer (``FORM_TYPE`` aside).
+
+    They are refused rather than dropped: a user who sets a field the form withholds (an
+    admin-only setting, say) must learn it was not applied, not get "completed".
+    """
+    offered = {item.var for item in form.fields} | {"FORM_TYPE"}
+    return [var for var in submitted.get_fields() if var not in offered]
+
+
 def missing_required(form: Form, values: dict[str, Any]) -> list[str]:
     return [
         item.label

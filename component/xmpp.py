@@ -229,6 +229,9 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
         except GatewayError as error:
             self.send_error(iq, error)
             return
+        except InvalidJID:  # an address no JID can name, whatever the transport let through
+            self.send_error(iq, AddressError("no JID can name that address"))
+            return
         reply.send()
 
     # -- XEP-0077 registration -----------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Kept per user (not per room), because each user has a connection of their own and hears
 the room only while joined, bouncer mode included. Rows are ordered by their integer id;
-``stanza_id`` is what clients see (XEP-0359) and page with (RSM).
+``stanza_id`` is what clients see (XEP-0359) and page with (RSM). The records a query
+answers with are defined here, so that the store knows no transport types.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ import asyncio
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
-
-from transports.rooms import ArchivedMessage, ArchivePage, ArchiveQuery
 
 if TYPE_CHECKING:
     from mappings.store import Store
@@ -47,6 +47,33 @@ _INSERT = (
     " created_at) VALUES (:transport, :user_jid, :room, :stanza_id, :nick, :body, :notice,"
     " :created_at)"
 )
+
+
+@dataclass(frozen=True)
+class ArchivedMessage:
+    stanza_id: str
+    nick: str
+    body: str
+    timestamp: float
+    notice: bool = False
+
+
+@dataclass(frozen=True)
+class ArchivePage:
+    messages: tuple[ArchivedMessage, ...]
+    complete: bool
+
+
+@dataclass(frozen=True)
+class ArchiveQuery:
+    """A XEP-0313 query on a room, with its RSM paging (``before=""`` means the last page)."""
+
+    start: float | None = None
+    end: float | None = None
+    with_nick: str | None = None
+    after: str | None = None
+    before: str | None = None
+    max: int = 50
 
 
 class RoomArchive:

@@ -2,7 +2,13 @@
 
 Rows are kept after delivery (state ``delivered``) for a while, because their dedup keys
 (Twilio MessageSid, Message-ID, webhook-id) are what stop a retried callback from being
-delivered twice.
+delivered twice; :meth:`InboundQueue.prune` forgets them past a horizon.
+
+An event sent whose confirmation never came (the XMPP server closed the stream, or went away)
+counts an attempt. While the oldest event has failed attempts, events are claimed one at a time,
+so that of a failed batch only the one that breaks the stream goes on failing; past
+``max_attempts`` it is set aside (state ``set-aside``), kept for the admin (``portway queue``),
+and everything behind it flows again.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ if TYPE_CHECKING:
     from mappings.store import Store
 
 QUEUED, DELIVERING, DELIVERED = "queued", "delivering", "delivered"
+SET_ASIDE = "set-aside"
 _CHUNK = 200  # rows per multi-row INSERT (6 parameters each, well within SQLite's limit)
 
 
@@ -29,6 +36,8 @@ class QueuedEvent:
     transport: str
     user_jid: str
     event: dict[str, Any]
+    attempts: int = 0
+    created_at: float = 0.0
 
 
 class InboundQueue:
@@ -149,15 +158,29 @@ class InboundQueue:
         """Take the oldest queued events for delivery, leased to this process.
 
         ``FOR UPDATE SKIP LOCKED`` (PostgreSQL) keeps two processes from taking the same
-        event; a lease left by a dead process runs out and the events are taken again.
+        event; a lease left by a dead process runs out and the events are taken again. While
+        the oldest event has failed before, only that one is taken: one that breaks the stream
+        then fails alone, instead of making every event of its batch fail with it.
         """
         now = time.time()
+        claimable = (
+            "transport = :transport AND (state = :queued"
+            " OR (state = :delivering AND lease_until < :now))"
+        )
+        head = await self._store.fetch_one(
+            f"SELECT attempts FROM inbound WHERE {claimable} ORDER BY id LIMIT 1",
+            transport=transport,
+            queued=QUEUED,
+            delivering=DELIVERING,
+            now=now,
+        )
+        if head is not None and int(head[0]) > 0:
+            limit = min(limit, 1)
         lock = " FOR UPDATE SKIP LOCKED" if self._store.is_postgres else ""
         rows = await self._store.fetch_all(
             "UPDATE inbound SET state = :delivering, lease_until = :lease WHERE id IN"
-            " (SELECT id FROM inbound WHERE transport = :transport AND (state = :queued"
-            " OR (state = :delivering AND lease_until < :now))"
-            f" ORDER BY id LIMIT :limit{lock}) RETURNING id, transport, user_jid, event",
+            f" (SELECT id FROM inbound WHERE {claimable} ORDER BY id LIMIT :limit{lock})"
+            " RETURNING id, transport, user_jid, event, attempts, created_at",
             transport=transport,
             queued=QUEUED,
             delivering=DELIVERING,
@@ -165,8 +188,7 @@ class InboundQueue:
             now=now,
             limit=limit,
         )
-        events = [QueuedEvent(int(row[0]), row[1], row[2], dict(loads(row[3]))) for row in rows]
-        return sorted(events, key=lambda event: event.id)
+        return sorted((_queued(row) for row in rows), key=lambda event: event.id)
 
     async def await_confirmation(self, event_ids: list[int], confirm_id: str) -> None:
         """Tie claimed events to the id of the ping that will confirm them."""
@@ -195,6 +217,63 @@ class InboundQueue:
             confirm_id=confirm_id,
         )
 
+    async def fail(self, confirm_id: str, max_attempts: int) -> list[QueuedEvent]:
+        """Give back events whose ping got no answer, counting an attempt; return those that
+        reached ``max_attempts`` and were set aside instead."""
+        rows = await self._store.fetch_all(
+            "UPDATE inbound SET attempts = attempts + 1, lease_until = NULL, state = CASE"
+            " WHEN attempts + 1 >= :max_attempts THEN :set_aside ELSE :queued END"
+            " WHERE confirm_id = :confirm_id AND state = :delivering"
+            " RETURNING id, transport, user_jid, event, attempts, created_at, state",
+            max_attempts=max_attempts,
+            set_aside=SET_ASIDE,
+            queued=QUEUED,
+            delivering=DELIVERING,
+            confirm_id=confirm_id,
+        )
+        return sorted((_queued(row) for row in rows if row[6] == SET_ASIDE), key=_by_id)
+
+    async def set_aside(self, transport: str | None = None) -> list[QueuedEvent]:
+        """The events set aside, oldest first (of one transport, or all)."""
+        where = " AND transport = :transport" if transport is not None else ""
+        rows = await self._store.fetch_all(
+            "SELECT id, transport, user_jid, event, attempts, created_at FROM inbound"
+            f" WHERE state = :set_aside{where} ORDER BY id",
+            set_aside=SET_ASIDE,
+            **({"transport": transport} if transport is not None else {}),
+        )
+        return [_queued(row) for row in rows]
+
+    async def retry(self, event_id: int | None = None) -> int:
+        """Queue set-aside events again (one, or all with ``None``), with no attempts counted.
+
+        They keep their place in arrival order: the next claim takes them first.
+        """
+        where = " AND id = :event_id" if event_id is not None else ""
+        return await self._store.execute(
+            "UPDATE inbound SET state = :queued, attempts = 0, confirm_id = NULL"
+            f" WHERE state = :set_aside{where}",
+            queued=QUEUED,
+            set_aside=SET_ASIDE,
+            **({"event_id": event_id} if event_id is not None else {}),
+        )
+
+    async def drop(self, event_id: int) -> int:
+        """Forget a set-aside event for good."""
+        return await self._store.execute(
+            "DELETE FROM inbound WHERE state = :set_aside AND id = :event_id",
+            set_aside=SET_ASIDE,
+            event_id=event_id,
+        )
+
+    async def set_aside_counts(self) -> dict[str, int]:
+        """Set-aside events waiting for an admin, per transport, for /metrics."""
+        rows = await self._store.fetch_all(
+            "SELECT transport, COUNT(*) FROM inbound WHERE state = :set_aside GROUP BY transport",
+            set_aside=SET_ASIDE,
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
     async def release_leases(self) -> int:
         """Give back every claimed event (see :meth:`Outbox.release_leases`)."""
         return await self._store.execute(
@@ -219,3 +298,11 @@ class InboundQueue:
             delivered=DELIVERED,
             horizon=time.time() - older_than_seconds,
         )
+
+
+def _queued(row: Any) -> QueuedEvent:
+    return QueuedEvent(int(row[0]), row[1], row[2], dict(loads(row[3])), int(row[4]), float(row[5]))
+
+
+def _by_id(event: QueuedEvent) -> int:
+    return event.id

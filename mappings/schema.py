@@ -94,4 +94,9 @@ CORE_MIGRATIONS: list[str] = [
     CREATE INDEX inbound_confirm ON inbound (confirm_id);
     CREATE INDEX outbox_conversation ON outbox (transport, user_jid, contact, id)
     """,
+    # 4: an inbound event that the XMPP server refuses, or that breaks the stream, is set
+    # aside after a bounded number of attempts, so that it cannot stop the queue behind it
+    """
+    ALTER TABLE inbound ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0
+    """,
 ]

@@ -7,8 +7,11 @@ are spelled out here rather than hidden behind an ORM, so a reader can see what 
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,11 @@ from mappings.outbox import Outbox
 from mappings.registrations import Registrations
 from mappings.schema import CORE_MIGRATIONS
 from mappings.settings import UserSettings
+
+log = logging.getLogger(__name__)
+
+#: SQLite's companions of the database file; it creates them with the database file's mode.
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 @lru_cache(maxsize=1024)
@@ -66,7 +74,7 @@ class Store:
         if target.startswith("sqlite"):
             path = Path(target.removeprefix("sqlite+aiosqlite:///"))
             if str(path) != ":memory:":
-                path.parent.mkdir(parents=True, exist_ok=True)
+                _private_database_file(path)
             # One connection: SQLite serialises writers anyway, and this avoids "database is
             # locked" between our own connections.
             engine = create_async_engine(
@@ -180,6 +188,38 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _private_database_file(path: Path) -> None:
+    """Make the SQLite file (and the directory, if created here) the gateway user's alone.
+
+    The database holds hook secrets and users' IRC and SASL passwords. A new file is created
+    here with mode 0600 before SQLite opens it (SQLite takes an empty file as an empty
+    database), and SQLite gives its -wal, -shm and -journal files the database file's mode.
+    An existing file that others may read is tightened, and the log says so: leaving it open
+    would keep the secrets readable, and an admin who wants a group to read it can use a
+    copy (``portway mappings export``) rather than the live file.
+    """
+    with suppress(FileExistsError):  # the admin's directory: its mode is the admin's choice
+        path.parent.mkdir(mode=0o700, parents=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return
+    except FileExistsError:
+        pass
+    for file in (path, *(Path(f"{path}{suffix}") for suffix in SQLITE_COMPANIONS)):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            os.chmod(file, mode & 0o700)
+            log.warning(
+                "%s was open to other users (mode %04o); now %04o, as it holds secrets",
+                file,
+                mode,
+                mode & 0o700,
+            )
 
 
 def _redact(url: str) -> str:

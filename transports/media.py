@@ -18,6 +18,12 @@ API (all a transport needs)::
 :class:`MediaTooLarge` or :class:`MediaFetchFailed`; both are :class:`MediaError` with a
 ``reason`` in words for the user. ``source_key`` makes a retry (the same attachment of the same
 message) return the URL already served instead of storing a second copy.
+
+Where ``fetch`` may go: a media URL comes from outside (an MMS callback names it), so every
+connection it makes is checked by :mod:`transports.egress` (public addresses only, unless
+``allow_networks``), redirects included, each hop on its own. The one exception is
+``trusted_origin``: the provider's API that the admin configured (``api_base_url``), which is
+reached wherever it is, because the admin chose it; a redirect away from it is checked again.
 """
 
 from __future__ import annotations
@@ -29,13 +35,15 @@ import re
 import secrets
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from mappings.media import MediaFiles
+from transports.egress import REFUSED_TEXT, Network, guarded_connector, is_refusal
 
 if TYPE_CHECKING:
     from mappings.store import Store
@@ -47,6 +55,9 @@ log = logging.getLogger(__name__)
 ROUTE = "/media/{name}"
 _NAME = re.compile(r"^([A-Za-z0-9_-]{20,100})(\.[A-Za-z0-9]{1,8})?$")
 _SERVICES: weakref.WeakKeyDictionary[Store, ServedMedia] = weakref.WeakKeyDictionary()
+#: The most redirects a fetch follows (each hop is checked again).
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class MediaError(Exception):
@@ -119,10 +130,14 @@ class ServedMedia:
         headers: Mapping[str, str] | None = None,
         source_key: str | None = None,
         timeout: float = 30.0,
+        trusted_origin: str | None = None,
+        allow_networks: Sequence[Network] = (),
     ) -> str:
         """Download ``url`` (at most ``max_bytes``), keep it, and return its public URL.
 
         ``headers`` (e.g. credentials) are not sent on when a redirect leaves the URL's origin.
+        Connections go to public addresses or ``allow_networks`` only, except to
+        ``trusted_origin`` (``scheme://host[:port]``, the admin's provider).
         """
         if source_key is not None:
             await self._ensure_schema()
@@ -131,27 +146,32 @@ class ServedMedia:
                 file = await self.files.get(known)
                 if file is not None:
                     return self.url(known, file.content_type)
+        limit = aiohttp.ClientTimeout(total=timeout)
+        trusted = _origin(trusted_origin)
         try:
             async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
-                session.get(url, headers=headers) as response,
+                aiohttp.ClientSession(
+                    timeout=limit, connector=guarded_connector(allow_networks)
+                ) as guarded,
+                aiohttp.ClientSession(timeout=limit) as trusting,
             ):
-                if response.status != 200:
-                    raise MediaFetchFailed(f"the server answered HTTP {response.status}")
-                if response.content_length is not None and response.content_length > max_bytes:
-                    raise MediaTooLarge(_too_large(response.content_length, max_bytes))
-                data = await response.content.read(max_bytes + 1)
-                if len(data) > max_bytes:
-                    raise MediaTooLarge(_too_large(None, max_bytes))
-                content_type = response.headers.get("Content-Type", "application/octet-stream")
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+
+                def session_for(hop: URL) -> aiohttp.ClientSession:
+                    return trusting if _origin(hop) == trusted else guarded
+
+                data, content_type = await _download(url, max_bytes, headers, session_for)
+        except aiohttp.ClientError as exc:
+            if is_refusal(exc):
+                raise MediaFetchFailed(REFUSED_TEXT) from None
+            raise MediaFetchFailed(f"it could not be downloaded ({type(exc).__name__})") from None
+        except (TimeoutError, OSError, ValueError) as exc:
             raise MediaFetchFailed(f"it could not be downloaded ({type(exc).__name__})") from None
         return await self.put(
             data, content_type, owner=owner, ttl_seconds=ttl_seconds, source_key=source_key
         )
 
     def url(self, token: str, content_type: str) -> str:
-        return f"{self.public_url}/media/{token}{_extension(content_type)}"
+        return f"{self.public_url}/media/{token}{_extension(content_type.split(';', 1)[0])}"
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """GET /media/{name}: the file, or 404 for an unknown or expired token."""
@@ -170,7 +190,8 @@ class ServedMedia:
         if file.filename:
             safe = re.sub(r"[^A-Za-z0-9._ -]", "_", file.filename)[:100]
             headers["Content-Disposition"] = f'inline; filename="{safe}"'
-        return web.Response(body=file.data, content_type=file.content_type, headers=headers)
+        headers["Content-Type"] = file.content_type  # with its charset, for text
+        return web.Response(body=file.data, headers=headers)
 
     async def _ensure_schema(self) -> None:
         async with self._migrated:
@@ -179,9 +200,59 @@ class ServedMedia:
                 self._ready = True
 
 
+async def _download(
+    url: str,
+    max_bytes: int,
+    headers: Mapping[str, str] | None,
+    session_for: Callable[[URL], aiohttp.ClientSession],
+) -> tuple[bytes, str]:
+    """The body and type at ``url``, following redirects one hop at a time.
+
+    Each hop goes through the session ``session_for`` picks for it, so each is checked on its
+    own; ``headers`` go only to the first URL's origin.
+    """
+    current = URL(url)
+    start = _origin(current)
+    for _hop in range(MAX_REDIRECTS + 1):
+        hop_headers = headers if _origin(current) == start else None
+        async with session_for(current).get(
+            current, headers=hop_headers, allow_redirects=False
+        ) as response:
+            location = response.headers.get("Location")
+            if response.status in _REDIRECTS and location:
+                current = current.join(URL(location))
+                if current.scheme not in ("http", "https"):
+                    raise MediaFetchFailed("it redirected to something that is not http(s)")
+                continue
+            if response.status != 200:
+                raise MediaFetchFailed(f"the server answered HTTP {response.status}")
+            if response.content_length is not None and response.content_length > max_bytes:
+                raise MediaTooLarge(_too_large(response.content_length, max_bytes))
+            data = await response.content.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                raise MediaTooLarge(_too_large(None, max_bytes))
+            return data, response.headers.get("Content-Type", "application/octet-stream")
+    raise MediaFetchFailed(f"it redirected more than {MAX_REDIRECTS} times")
+
+
+def _origin(url: URL | str | None) -> tuple[str, str, int | None] | None:
+    """``(scheme, host, port)``, the default port filled in; ``None`` for no URL."""
+    if url is None:
+        return None
+    parsed = URL(url)
+    return (parsed.scheme, (parsed.host or "").lower(), parsed.port)
+
+
 def _clean_type(content_type: str) -> str:
-    main = content_type.split(";", 1)[0].strip().lower()
-    return main if re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", main) else "application/octet-stream"
+    """The media type alone, but for text, whose charset a browser must not have to guess."""
+    main, _, parameters = content_type.partition(";")
+    main = main.strip().lower()
+    if not re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", main):
+        return "application/octet-stream"
+    charset = re.search(r'charset\s*=\s*"?([A-Za-z0-9._:-]{1,40})"?', parameters, re.IGNORECASE)
+    if main.startswith("text/") and charset:
+        return f"{main}; charset={charset.group(1).lower()}"
+    return main
 
 
 def _extension(content_type: str) -> str:

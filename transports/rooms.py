@@ -7,7 +7,8 @@ names the user's resources that are in the room when the event happens: a room e
 to each of them (one bare JID may sit in a room from several clients at once).
 
 :class:`RoomService` is what the MUC router calls on such a transport: joins, leaves,
-messages, nick changes, subjects, invitations, and the archive for history and MAM.
+messages, nick changes, subjects, invitations, and the archive for history and MAM. The
+archive's records (query, page, message) live in mappings/archive.py, below the transports.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from mappings.archive import ArchivePage, ArchiveQuery
 from transports.base import event_kind
 
 
@@ -116,33 +118,6 @@ class RoomError:
     text: str
     xmpp_id: str | None = None
     nick: str = ""
-
-
-@dataclass(frozen=True)
-class ArchivedMessage:
-    stanza_id: str
-    nick: str
-    body: str
-    timestamp: float
-    notice: bool = False
-
-
-@dataclass(frozen=True)
-class ArchivePage:
-    messages: tuple[ArchivedMessage, ...]
-    complete: bool
-
-
-@dataclass(frozen=True)
-class ArchiveQuery:
-    """A XEP-0313 query on a room, with its RSM paging (``before=""`` means the last page)."""
-
-    start: float | None = None
-    end: float | None = None
-    with_nick: str | None = None
-    after: str | None = None
-    before: str | None = None
-    max: int = 50
 
 
 class RoomService(ABC):

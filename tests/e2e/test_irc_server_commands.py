@@ -110,6 +110,7 @@ async def test_bad_uses_of_the_server_command(world: World) -> None:
     assert refused["error"]["condition"] == "jid-malformed"
     assert "bad nick" in refused["error"]["text"]
     first = await execute(alice, SERVER_JID)
-    refused = await submit(alice, SERVER_JID, first["command"]["sessionid"], {"port": "99999"})
+    refused = await submit(alice, SERVER_JID, first["command"]["sessionid"], {"encoding": "utf-16"})
     assert refused["error"]["condition"] == "bad-request"
+    assert "ASCII" in refused["error"]["text"]
     assert form_fields(await execute(alice, SERVER_JID))["nick"] == ""

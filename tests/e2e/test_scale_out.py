@@ -161,6 +161,7 @@ def settings(
                 "secret": COMPONENT[HOOKS],
                 "request_timeout_seconds": 5,
                 "rate_per_minute": 6000,
+                "allow_networks": ["127.0.0.0/8"],
                 **options,
                 "hooks": [*bots, {"name": "alerts", "owner": ALICE, "token": ALERTS_TOKEN}],
             }

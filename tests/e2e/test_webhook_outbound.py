@@ -33,6 +33,7 @@ def settings(prosody: Prosody, url: str) -> dict[str, Any]:
                 "jid": "hooks.example.org",
                 "secret": COMPONENT["hooks.example.org"],
                 "request_timeout_seconds": 3,
+                "allow_networks": ["127.0.0.0/8"],  # the endpoint is on loopback
                 "hooks": [
                     {
                         "name": "bot",

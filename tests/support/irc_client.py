@@ -19,10 +19,12 @@ LinePredicate = Callable[[str], bool]
 class RawIrcClient:
     """One IRC connection: registers a nick, answers PING, buffers every line it receives."""
 
-    def __init__(self, host: str, port: int, nick: str) -> None:
+    def __init__(self, host: str, port: int, nick: str, password: str | None = None) -> None:
         self.host = host
         self.port = port
         self.nick = nick
+        #: the server password (PASS), for a server that wants one
+        self.password = password
         #: Every line received, without CRLF, in order.
         self.lines: list[str] = []
         self._reader: asyncio.StreamReader | None = None
@@ -38,6 +40,8 @@ class RawIrcClient:
             asyncio.open_connection(self.host, self.port), timeout
         )
         self._read_task = asyncio.create_task(self._read_loop())
+        if self.password:
+            await self.send(f"PASS {self.password}")
         await self.send(f"NICK {self.nick}")
         await self.send(f"USER {self.nick} 0 * :{self.nick} (test)")
         # 433/432: nick in use or invalid; ERROR: the server refused us. Fail fast on those.

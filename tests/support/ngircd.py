@@ -35,6 +35,7 @@ class Ngircd(ServerProcess):
         flood_penalties: bool = False,
         oper_name: str = "oper",
         oper_password: str = "operpass",
+        server_password: str | None = None,
     ) -> None:
         super().__init__(workdir)
         self.server_name = server_name
@@ -45,6 +46,8 @@ class Ngircd(ServerProcess):
         #: An IRC operator (OPER name password) for tests that KILL or KICK users.
         self.oper_name = oper_name
         self.oper_password = oper_password
+        #: The PASS every client must send, if any (ngIRCd refuses a PASS it does not expect).
+        self.server_password = server_password
         self.config_path = self.workdir / "ngircd.conf"
         self.log_path = self.output_path
         self.startup_seconds = 0.0
@@ -65,6 +68,7 @@ class Ngircd(ServerProcess):
     Listen = 127.0.0.1
     Ports = {self.port}
     MotdPhrase = "Portway test server"
+    Password = {self.server_password or ""}
     PidFile =
     ServerUID = nobody
     ServerGID = nogroup

@@ -92,7 +92,7 @@ async def test_on_a_server_jid_the_command_is_bound_to_that_server(store: Store)
 
 
 async def test_bad_values_on_a_server_jid_store_nothing(store: Store) -> None:
-    transport = irc(store)
+    transport = irc(store, user_settable=["nick", "port"])
     on_contact = settings_command(transport).on_contact
     assert on_contact is not None
     bound = on_contact(transport.parse_address("irc.localhost"))

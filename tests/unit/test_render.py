@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -12,8 +13,9 @@ from slixmpp import ComponentXMPP
 from slixmpp.xmlstream.tostring import tostring
 
 from component.outgoing import xml_safe
-from component.render import message_xml
+from component.render import message_xml, new_id, with_stable_ids
 from transports.base import InboundMessage
+from transports.rooms import RoomMessage
 
 DOMAIN = "irc.example.org"
 SENDER = f"bob%irc.localhost@{DOMAIN}/phone"
@@ -42,6 +44,7 @@ def with_slixmpp(event: InboundMessage, msg_id: str) -> str:
     if event.remote_id:
         msg["stanza_id"]["id"] = event.remote_id
         msg["stanza_id"]["by"] = DOMAIN
+    msg["origin_id"]["id"] = msg_id
     return tostring(msg.xml, xmlns=_component.default_ns, stream=_component, top_level=True)
 
 
@@ -95,4 +98,34 @@ def test_markup_in_text_stays_text() -> None:
     message = ET.fromstring(xml)
     assert message.get("id") == 'x" onload="y\nz'
     assert message.findtext("body") == '</body><iq type="set"/>&amp; "quoted"'
-    assert [child.tag for child in message] == ["body", "{http://jabber.org/protocol/nick}nick"]
+    assert [child.tag for child in message] == [
+        "body",
+        "{http://jabber.org/protocol/nick}nick",
+        "{urn:xmpp:sid:0}origin-id",
+    ]
+
+
+def test_ids_are_chosen_once_when_the_event_is_accepted() -> None:
+    """The stored event carries its id: every send of it writes the same id and origin-id."""
+    accepted = with_stable_ids(InboundMessage(TO, "bob", "hi"))
+    assert accepted.xmpp_id
+    assert with_stable_ids(accepted) is accepted  # a stored event keeps the id it has
+    sends = [
+        message_xml(accepted, to=TO, sender=SENDER, msg_id=accepted.xmpp_id, domain=DOMAIN)
+        for _ in range(2)
+    ]
+    assert sends[0] == sends[1]
+    origin = ET.fromstring(sends[0]).find("{urn:xmpp:sid:0}origin-id")
+    assert origin is not None and origin.get("id") == accepted.xmpp_id
+    # A transport's own id (a mail's) is kept; a room line gets one unless it has an archive id.
+    assert with_stable_ids(InboundMessage(TO, "bob", "hi", xmpp_id="mail-1")).xmpp_id == "mail-1"
+    line = RoomMessage(TO, "#c%irc", ("phone",), "bob", "hi")
+    assert with_stable_ids(line).xmpp_id
+    archived = RoomMessage(TO, "#c%irc", ("phone",), "bob", "hi", stanza_id="s1")
+    assert with_stable_ids(archived) is archived
+
+
+def test_new_ids_are_uuid_shaped_and_distinct() -> None:
+    ids = [new_id() for _ in range(1000)]
+    assert len(set(ids)) == len(ids)
+    assert all(str(uuid.UUID(value)) == value for value in ids)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from transports.base import GatewayError, OutboundMessage
+from transports.egress import RefusedDestination
+from transports.sms.client import TwilioClient
 from transports.sms.outbound import compose
 from transports.sms.twilio_errors import describe_error
 
@@ -71,3 +73,19 @@ def test_twilio_errors_in_words() -> None:
     )
     assert describe_error(39999) == "Twilio error 39999"
     assert describe_error(None) == "Twilio did not say why"
+
+
+async def test_the_accounts_credentials_go_to_api_base_url_only() -> None:
+    """Twilio's hosts are sent to api_base_url; a URL from an answer going elsewhere is not."""
+    client = TwilioClient("AC" + "0" * 32, "auth-token-value", "http://127.0.0.1:1/base")
+    await client.open()
+    try:
+        assert client.is_api_url("https://api.twilio.com/2010-04-01/Accounts/AC0/Messages.json")
+        assert client.is_api_url("http://127.0.0.1:1/base/2010-04-01/x")
+        assert not client.is_api_url("https://s3.example.com/media/ME1")
+        http = client._http
+        assert http is not None
+        with pytest.raises(RefusedDestination):
+            await http.request("GET", "http://169.254.169.254/latest/meta-data/", auth=("a", "b"))
+    finally:
+        await client.close()

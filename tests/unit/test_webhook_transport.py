@@ -53,9 +53,13 @@ class StandInHost:
         self.app = web.Application()
         self.events: list[Any] = []
         self.fail_storing = False
+        self.rejected: list[str] = []
 
     def is_allowed(self, user_jid: str) -> bool:
         return user_jid.rpartition("@")[2] in ("example.org", "conference.example.org")
+
+    def count_rejected(self, reason: str) -> None:
+        self.rejected.append(reason)
 
     def add_route(
         self, method: str, path: str, handler: Callable[..., Awaitable[web.StreamResponse]]
@@ -119,6 +123,7 @@ async def setup(tmp_path: Path, endpoint: ScriptedEndpoint) -> AsyncIterator[Set
             "secret": "component-secret-1",
             "rate_per_minute": 5,
             "max_body_bytes": 1000,
+            "allow_networks": ["127.0.0.0/8"],  # the test endpoint is on loopback
             "hooks": [
                 {
                     "name": "alerts",
@@ -393,6 +398,16 @@ async def test_create_rotate_list_delete(setup: Setup) -> None:
         ({"name": "x", "rooms": "r@conference.evil.test"}, "not a room on a domain"),
         ({"name": "x", "deliver_to": "not a jid"}, "not a bare JID"),
         ({"name": "x", "url": "ftp://x"}, "not an http"),
+        *(
+            ({"name": "x", "url": url}, "url is refused: the address is not allowed")
+            for url in (
+                "http://127.0.0.1:8080/internal/admin",
+                "http://169.254.169.254/latest/meta-data/",
+                "http://localhost:8080/",
+                "http://[::ffff:127.0.0.1]:8080/",
+                "https://10.0.0.1/",
+            )
+        ),
     ],
 )
 async def test_create_refusals(setup: Setup, values: dict[str, str], reason: str) -> None:

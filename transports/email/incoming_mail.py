@@ -1,16 +1,22 @@
 """A received MIME message read into what a chat message can carry.
 
 Mail arrives in every shape: HTML only, legacy charsets, broken MIME. Reading never raises;
-whatever could not be read is replaced by a note, so the user still gets the rest.
+whatever could not be read is replaced by a note, so the user still gets the rest. The SMTP
+side refuses a mail only for what it lacks (a From), never because MIME was malformed.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from email import policy
+from email.header import decode_header, make_header
+from email.headerregistry import BaseHeader
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
+from email.utils import getaddresses
+from itertools import islice
 
 from transports.base import AddressError
 from transports.email.addressing import normalise_address
@@ -18,8 +24,21 @@ from transports.email.bounces import Bounce, read_bounce
 from transports.email.html_text import html_to_text
 from transports.email.quoting import strip_quoted_tail
 
+log = logging.getLogger(__name__)
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+#: Where a mail names a charset (Content-Type, RFC 2047 words, RFC 2231 parameters), the two
+#: Python codecs that are no mail charset: punycode decodes in quadratic time (idna uses it),
+#: so a 10 MB mail labelled with it would hold the event loop, and all mail, for hours.
+_SLOW_CHARSET = re.compile(rb'(?i)(=\?|charset\s*=\s*"?|\*=\s*"?)(punycode|idna)\b')
+#: Multipart boundaries a mail may declare. The stdlib parser checks each line against every
+#: open boundary, so its time grows with lines × nesting: 270 KB nested 400 deep took 7 s of
+#: the event loop. Real mail declares a handful; past this, only the headers are read.
+MAX_MULTIPARTS = 64
+_BOUNDARY = re.compile(rb"(?i)boundary\s*\*?\s*=")
 UNREADABLE = "(this email could not be read)"
+TOO_MANY_PARTS = (
+    f"(this email has more than {MAX_MULTIPARTS} MIME parts: only its headers were read)"
+)
 
 
 @dataclass(frozen=True)
@@ -60,16 +79,30 @@ class IncomingMail:
 
 
 def read_mail(raw: bytes, *, strip_quotes: bool = False) -> IncomingMail:
-    """Parse ``raw`` (the DATA of an SMTP transaction); never raises."""
-    message = BytesParser(policy=policy.default).parsebytes(raw)
+    """Parse ``raw`` (the DATA of an SMTP transaction); never raises.
+
+    The stdlib's strict header parser (``policy.default``) raises on some malformed
+    parameters (``Content-Type: text/plain; charset*``), when parsing or on first access.
+    Such a mail is read again with the lenient legacy parser: fewer headers are understood,
+    but the sender, subject and text still come through. Of a mail with too many parts
+    (:data:`MAX_MULTIPARTS`) only the headers are read.
+    """
+    raw = _SLOW_CHARSET.sub(rb"\1x-refused-\2", raw)  # then read as an unknown charset
+    whole = next(islice(_BOUNDARY.finditer(raw), MAX_MULTIPARTS, None), None) is None
+    for mail_policy in (policy.default, policy.compat32):
+        try:
+            message = BytesParser(policy=mail_policy).parsebytes(raw, headersonly=not whole)
+            return _read(message, strip_quotes, whole)
+        except Exception:  # the next policy reads it again
+            log.info("a mail of %d bytes defeated the %s parser", len(raw), mail_policy)
+    return IncomingMail(None, True, None, None, UNREADABLE, None, (), (), (), None)
+
+
+def _read(message: Message, strip_quotes: bool, whole: bool) -> IncomingMail:
     sender, nick = _sender(message)
-    text = _body_text(message)
-    if strip_quotes:
-        text = strip_quoted_tail(text)
-    try:
-        bounce = read_bounce(message)
-    except Exception:  # a malformed report is treated as an ordinary mail
-        bounce = None
+    text, attachments, bounce = (
+        _content(message, strip_quotes) if whole else (TOO_MANY_PARTS, (), None)
+    )
     return IncomingMail(
         sender=sender,
         has_from=bool(_header(message, "From")),
@@ -79,9 +112,22 @@ def read_mail(raw: bytes, *, strip_quotes: bool = False) -> IncomingMail:
         message_id=next(iter(_ids(message, "Message-ID")), None),
         in_reply_to=_ids(message, "In-Reply-To"),
         references=_ids(message, "References"),
-        attachments=tuple(_attachments(message)),
+        attachments=attachments,
         bounce=bounce,
     )
+
+
+def _content(
+    message: Message, strip_quotes: bool
+) -> tuple[str, tuple[Attachment, ...], Bounce | None]:
+    text = _body_text(message)
+    if strip_quotes:
+        text = strip_quoted_tail(text)
+    try:
+        bounce = read_bounce(message)
+    except Exception:  # a malformed report is treated as an ordinary mail
+        bounce = None
+    return text, tuple(_attachments(message)), bounce
 
 
 def _header(message: Message, name: str) -> str:
@@ -89,7 +135,18 @@ def _header(message: Message, name: str) -> str:
         value = message.get(name)
     except Exception:  # header defects that policy.default cannot register as defects
         return ""
-    return " ".join(str(value).split()) if value is not None else ""
+    if value is None:
+        return ""
+    text = str(value) if isinstance(value, BaseHeader) else _decoded_words(value)
+    return " ".join(text.split())
+
+
+def _decoded_words(value: object) -> str:
+    """A legacy parser's header value, its RFC 2047 encoded words decoded where possible."""
+    try:
+        return str(make_header(decode_header(str(value))))
+    except Exception:  # an unknown charset or a broken word: shown as written
+        return str(value)
 
 
 def _ids(message: Message, name: str) -> tuple[str, ...]:
@@ -99,16 +156,18 @@ def _ids(message: Message, name: str) -> tuple[str, ...]:
 def _sender(message: Message) -> tuple[str | None, str | None]:
     try:
         header = message.get("From")
-        addresses = getattr(header, "addresses", ()) if header is not None else ()
+        if header is None or isinstance(header, BaseHeader):
+            pairs = [(a.display_name, a.addr_spec) for a in getattr(header, "addresses", ())]
+        else:  # the legacy parser's text; names are decoded after the split, never before
+            pairs = [(_decoded_words(name), spec) for name, spec in getaddresses([str(header)])]
     except Exception:
         return None, None
-    for address in addresses:
+    for display_name, addr_spec in pairs:
         try:
-            sender = normalise_address(address.addr_spec)
+            sender = normalise_address(addr_spec)
         except AddressError:
             continue
-        nick = " ".join(address.display_name.split()) or None
-        return sender, nick
+        return sender, " ".join(display_name.split()) or None
     return None, None
 
 
@@ -126,7 +185,10 @@ def _decoded(part: Message) -> str:
     except Exception:
         payload = None
     if isinstance(payload, bytes):
-        return payload.decode("utf-8", "replace")
+        try:
+            return payload.decode(part.get_content_charset() or "utf-8", "replace")
+        except (LookupError, ValueError):  # an unknown charset, or a NUL in its name
+            return payload.decode("utf-8", "replace")
     raw = part.get_payload()
     return raw if isinstance(raw, str) else ""
 
@@ -137,6 +199,11 @@ def _body_part(message: Message) -> Message | None:
             return message.get_body(preferencelist=("plain", "html"))
         except Exception:
             return None
+    # The legacy parser's messages have no get_body: the first text part not attached.
+    for part in message.walk():
+        shown = part.get_content_type() in ("text/plain", "text/html")
+        if shown and part.get_content_disposition() != "attachment":
+            return part
     return None
 
 

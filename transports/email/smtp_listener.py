@@ -65,7 +65,11 @@ class MailHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = _raw(envelope)
         null_sender = not envelope.mail_from or envelope.mail_from == "<>"
-        mail = _read(raw, self.settings.strip_quoted_replies, envelope.mail_from)
+        # Off the event loop: a large HTML mail costs seconds of parsing, and the loop carries
+        # every transport's traffic.
+        mail = await asyncio.to_thread(
+            _read, raw, self.settings.strip_quoted_replies, envelope.mail_from
+        )
         if not mail.has_from:
             return "550 5.7.1 Refused: a message needs a From header"
         refusals: list[str] = []

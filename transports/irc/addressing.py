@@ -11,6 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from slixmpp import JID
+from slixmpp.jid import InvalidJID
+
 from transports.base import AddressError
 from transports.jid_escaping import EscapingError, escape_localpart, unescape_localpart
 
@@ -48,7 +51,7 @@ def is_channel_name(name: str) -> bool:
 
 
 def check_nick(nick: str) -> str:
-    if not nick or len(nick) > MAX_NICK_LENGTH or not _NICK.match(nick):
+    if not nick or len(nick) > MAX_NICK_LENGTH or not _NICK.fullmatch(nick):
         raise AddressError(f"not a valid IRC nick: {nick!r}")
     return nick
 
@@ -65,7 +68,7 @@ def check_channel(channel: str) -> str:
 
 
 def check_server(server: str) -> str:
-    if not _HOSTNAME.match(server):
+    if not _HOSTNAME.fullmatch(server):
         raise AddressError(f"not a valid IRC server name: {server!r}")
     return server.lower()
 
@@ -89,8 +92,24 @@ def parse_address(localpart: str, fixed_server: str | None = None) -> IrcAddress
         return IrcAddress("server", check_server(text))
     server = check_server(server)
     if is_channel_name(name):
-        return IrcAddress("channel", server, check_channel(name).lower())
-    return IrcAddress("nick", server, check_nick(name))
+        return _nameable(IrcAddress("channel", server, check_channel(name).lower()), fixed_server)
+    return _nameable(IrcAddress("nick", server, check_nick(name)), fixed_server)
+
+
+def _nameable(address: IrcAddress, fixed_server: str | None) -> IrcAddress:
+    """The address, if a JID can name it and come back to it (a typed prompt may not).
+
+    JIDs pass through nodeprep, which refuses some characters (private use) and maps others
+    (a full-width digit to an ASCII one): such a channel would be unreachable, or another.
+    """
+    local = format_address(address, fixed_server)
+    try:
+        prepared = JID(f"{local}@gateway.invalid").user
+    except (InvalidJID, UnicodeError):
+        prepared = None
+    if prepared != local.lower():
+        raise AddressError(f"{address.name!r} cannot be written in a JID")
+    return address
 
 
 def format_address(address: IrcAddress, fixed_server: str | None = None) -> str:

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from transports.irc.modes import NO_MODES, ModeChange, PrefixModes, role_and_affiliation
 from transports.rooms import Occupant
 
+#: Members known per channel: a server that claims more is not believed past this.
+MAX_MEMBERS = 50000
+
 
 def fold(name: str) -> str:
     """RFC 1459 case folding, the default CASEMAPPING of IRC servers."""
@@ -65,7 +68,8 @@ class Channel:
 
     def add(self, nick: str, modes: frozenset[str] = NO_MODES) -> Member:
         member = Member(nick, modes)
-        self.members[fold(nick)] = member
+        if len(self.members) < MAX_MEMBERS or fold(nick) in self.members:
+            self.members[fold(nick)] = member
         return member
 
     def remove(self, nick: str) -> Member | None:
@@ -86,7 +90,7 @@ class Channel:
             self.names = {}
         for entry in entries:
             nick, modes = prefix.split_name(entry)
-            if nick:
+            if nick and len(self.names) < MAX_MEMBERS:
                 self.names[fold(nick)] = Member(nick, modes)
 
     def end_names(self) -> tuple[list[Member], list[Member], list[Member]]:

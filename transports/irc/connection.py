@@ -19,10 +19,18 @@ import logging
 import ssl
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from transports.egress import REFUSED_TEXT, Network, RefusedDestination, resolve_allowed
 from transports.irc.modes import DEFAULT_CHANMODES, DEFAULT_PREFIX, PrefixModes
-from transports.irc.protocol import IrcLine, build_line, decode, parse_line
+from transports.irc.protocol import (
+    IrcLine,
+    UnsafeLine,
+    build_line,
+    decode,
+    encode_line,
+    parse_line,
+)
 from transports.irc.throttle import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -59,12 +67,17 @@ class ConnectOptions:
     verify_cert: bool = True
     username: str | None = None
     realname: str | None = None
-    password: str | None = None
-    sasl_password: str | None = None
+    #: secrets: kept out of repr, so that no log line or traceback shows them
+    password: str | None = field(default=None, repr=False)
+    sasl_password: str | None = field(default=None, repr=False)
     encoding: str = "utf-8"
     fallback_encoding: str = "latin-1"
     burst: int | None = 5
     lines_per_second: float = 2.0
+    #: None: the admin chose this destination, connect to the name. Otherwise the host is
+    #: resolved, each address checked (public, or in these networks), and the connection
+    #: made to a checked address, never to the name again (DNS rebinding).
+    allowed_networks: tuple[Network, ...] | None = None
 
 
 def next_nick(nick: str, attempt: int) -> str:
@@ -128,12 +141,9 @@ class IrcConnection(asyncio.Protocol):
         self._welcome = loop.create_future()
         where = f"{self.options.host}:{self.options.port}"
         try:
-            await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: self, self.options.host, self.options.port, ssl=context
-                ),
-                timeout,
-            )
+            await asyncio.wait_for(self._open(context), timeout)
+        except RefusedDestination:
+            raise RegistrationFailed(REFUSED_TEXT, final=True) from None
         except ssl.SSLCertVerificationError as exc:
             why = exc.verify_message or exc.reason or str(exc)
             raise RegistrationFailed(
@@ -158,6 +168,31 @@ class IrcConnection(asyncio.Protocol):
             raise
         self._welcome = None
 
+    async def _open(self, context: ssl.SSLContext | None) -> None:
+        """Connect the socket: to the name, or to its checked addresses in turn."""
+        loop = asyncio.get_running_loop()
+        host, port = self.options.host, self.options.port
+        if self.options.allowed_networks is None:
+            await loop.create_connection(lambda: self, host, port, ssl=context)
+            return
+        addresses = await resolve_allowed(host, port, self.options.allowed_networks)
+        failure: OSError | None = None
+        for _family, address in addresses:
+            try:
+                await loop.create_connection(
+                    lambda: self,
+                    address,
+                    port,
+                    ssl=context,
+                    server_hostname=host.strip("[]") if context is not None else None,
+                )
+                return
+            except ssl.SSLError:
+                raise
+            except OSError as exc:
+                failure = exc
+        raise failure or OSError(f"cannot resolve {host}")
+
     def send(self, command: str, *params: str) -> None:
         """Send a line, behind the throttle; raises UnsafeLine for CR/LF and the like."""
         data = self._encode(build_line(command, *params))
@@ -169,6 +204,15 @@ class IrcConnection(asyncio.Protocol):
             self._transport.write(data)
         else:
             self._enqueue(data)
+
+    def pause_reading(self) -> None:
+        """Stop reading the socket while the lines already read wait to be handled."""
+        if self._transport is not None and not self._closed and self._transport.is_reading():
+            self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._transport is not None and not self._closed and not self._transport.is_reading():
+            self._transport.resume_reading()
 
     @property
     def backlog(self) -> int:
@@ -251,7 +295,8 @@ class IrcConnection(asyncio.Protocol):
     # -- internals -----------------------------------------------------------------------------
 
     def _encode(self, line: str) -> bytes:
-        return line.encode(self.options.encoding, errors="replace") + b"\r\n"
+        """Raises UnsafeLine when the encoding would put CR, LF or NUL inside the line."""
+        return encode_line(line, self.options.encoding)
 
     def _send_now(self, command: str, *params: str) -> None:
         """Write past the throttle: PONG and the registration handshake cannot wait."""
@@ -311,7 +356,8 @@ class IrcConnection(asyncio.Protocol):
     def _handle(self, line: IrcLine) -> None:
         command = line.command
         if command == "PING":
-            self._send_now("PONG", *line.params[:1])
+            with contextlib.suppress(UnsafeLine):  # a token we cannot echo (NUL): no PONG
+                self._send_now("PONG", *line.params[:1])
             return
         if not self.registered:
             if self._registration_step(line):

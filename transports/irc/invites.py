@@ -5,14 +5,24 @@ nick (401, 443), others only the channel (442, 482), and none names the INVITE. 
 keeps here the invitations still waiting for their answer, so that a reply is told apart
 from the same numeric caused by something else (482 after a KICK, 401 after a private
 message) and becomes what the user sees: a word in the room, or an error stanza.
+
+An INVITE from someone on IRC to the user becomes a :class:`RoomInvite`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from transports.base import GatewayError, InboundMessage
+from transports.irc.addressing import IrcAddress
 from transports.irc.channel import fold
+from transports.irc.limits import MAX_PENDING_INVITES, remember
 from transports.irc.protocol import IrcLine
+from transports.rooms import RoomError, RoomInvite, RoomStatus
+
+if TYPE_CHECKING:
+    from transports.irc.session import ServerSession
 
 #: Error numerics an INVITE may get → XMPP error condition.
 INVITE_ERRORS = {
@@ -46,7 +56,8 @@ class PendingInvites:
         return bool(self._waiting)
 
     def sent(self, nick: str, channel_key: str) -> None:
-        self._waiting[fold(nick)] = (nick, channel_key)
+        """Wait for the answer; past the bound, the oldest invitation's answer is not awaited."""
+        remember(self._waiting, fold(nick), (nick, channel_key), MAX_PENDING_INVITES)
 
     def answer(self, line: IrcLine) -> InviteAnswer | None:
         """The invitation ``line`` answers, and how; None if it answers none of ours."""
@@ -67,3 +78,60 @@ class PendingInvites:
         return InviteAnswer(
             nick, key, INVITE_ERRORS[line.command], f"cannot invite {nick} to {key}: {reason}"
         )
+
+
+def send(session: ServerSession, channel_name: str, nick: str) -> None:
+    """INVITE, as an IRC client sends it; the server's answer comes back as an event."""
+    channel = session.channels.get(fold(channel_name))
+    if channel is None:
+        raise GatewayError(f"you are not in {channel_name}; join it first", "not-acceptable")
+    if session.conn is None or not session.connected:
+        raise GatewayError(f"not connected to {session.server} yet", "service-unavailable", "wait")
+    if session.invites is None:
+        session.invites = PendingInvites()
+    session.invites.sent(nick, channel.key)
+    session.conn.send("INVITE", nick, channel.name)
+
+
+async def on_invite(session: ServerSession, line: IrcLine) -> None:
+    """Someone on IRC invites the user to a channel."""
+    channel = IrcAddress("channel", session.server, fold(line.param(1)))
+    await session.hooks.deliver_event(RoomInvite(session.user_jid, str(channel), line.nick))
+
+
+async def answered(session: ServerSession, line: IrcLine) -> bool:
+    """The server's answer to one of the user's INVITEs: a word in the room, or an error."""
+    answer = session.invites.answer(line) if session.invites else None
+    if answer is None:
+        return False
+    if not session.invites:
+        session.invites = None
+    channel = session.channels.get(answer.channel_key)
+    room = session.room_of_key(answer.channel_key)
+    if answer.condition is not None:
+        await session.hooks.deliver_event(
+            RoomError(
+                session.user_jid,
+                room,
+                (),
+                "invite",
+                answer.condition,
+                answer.text,
+                nick=answer.nick,
+            )
+        )
+    elif channel is not None and channel.present():
+        await session.hooks.deliver_event(
+            RoomStatus(session.user_jid, room, channel.present(), answer.text)
+        )
+    else:
+        await session.hooks.deliver_event(
+            InboundMessage(session.user_jid, session.server, answer.text)
+        )
+    return True
+
+
+async def on_reply(session: ServerSession, line: IrcLine) -> None:
+    """RPL_INVITING, and the errors an INVITE may get (401 is private_messages')."""
+    if not await answered(session, line):
+        await session.server_reply(line)

@@ -1,11 +1,13 @@
 """IRC lines: parsing what servers send and building what we send, with no way to inject.
 
 A line we build can never carry CR, LF or NUL, whatever the user typed: those bytes end an
-IRC command, so letting one through would let an XMPP body become a command of its own.
+IRC command, so letting one through would let an XMPP body become a command of its own. The
+same holds for the bytes written, which is why only encodings that keep ASCII are allowed.
 """
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 
 #: Bytes that end or corrupt an IRC line; never allowed inside a parameter.
@@ -70,7 +72,8 @@ def parse_line(text: str) -> IrcLine:
         rest, _, trailing = rest.partition(" :")
     elif rest.startswith(":"):
         rest, trailing = "", rest[1:]
-    words = rest.split()
+    # Only SPACE separates parameters (RFC 1459 §2.3.1): a tab inside a parameter stays in it.
+    words = [word for word in rest.split(" ") if word]
     command = words[0].upper() if words else ""
     params = words[1:]
     if trailing is not None:
@@ -114,3 +117,39 @@ def parse_raw_command(text: str) -> str:
     if not parsed.command.isalnum() or parsed.prefix or parsed.tags:
         raise UnsafeLine(f"not an IRC command: {line!r}")
     return build_line(parsed.command, *parsed.params)
+
+
+def check_encoding(name: str) -> str:
+    """The codec's own name for ``name``, if IRC lines may use it; raise UnsafeLine if not.
+
+    IRC servers split lines on the bytes CR and LF. An encoding that does not write ASCII as
+    itself (UTF-16, UTF-32, EBCDIC, UTF-7…) turns harmless characters into those bytes: in
+    UTF-16-LE the character U+0A0D is written CR LF, and U+5551 U+5449 is ``QUIT``. Such an
+    encoding would let any message body carry commands of its own.
+    """
+    try:
+        codec = codecs.lookup(name)
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
+        raise UnsafeLine(f"unknown encoding {name!r}") from None
+    ascii_text = "".join(map(chr, range(128)))
+    try:
+        written = ascii_text.encode(codec.name)
+        read = written.decode(codec.name)
+    except (LookupError, ValueError):  # not a text codec, or refuses some ASCII (idna)
+        written, read = b"", ""
+    if written != ascii_text.encode("ascii") or read != ascii_text:
+        raise UnsafeLine(f"{name!r} cannot be used on IRC: it must write ASCII as ASCII")
+    return codec.name
+
+
+def encode_line(line: str, encoding: str) -> bytes:
+    """A built line as the bytes written to the server, CRLF included.
+
+    Characters the encoding cannot hold become ``?``. Raises :class:`UnsafeLine` if the
+    encoded text itself holds CR, LF or NUL, which :func:`check_encoding` rules out for
+    the encodings it accepts; this is the last check before the socket.
+    """
+    data = line.encode(encoding, errors="replace")
+    if any(byte in data for byte in b"\r\n\0"):
+        raise UnsafeLine(f"{encoding} writes this line with CR, LF or NUL bytes")
+    return data + b"\r\n"

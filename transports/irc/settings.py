@@ -2,9 +2,48 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Literal
 
+from pydantic import Field, SecretStr, field_validator
+
+from transports.egress import parse_networks
+from transports.irc.after_connect import parse_rules
+from transports.irc.protocol import UnsafeLine, check_encoding
 from transports.settings import Port, Section, TransportSettings
+
+#: The settings of a server a user may be allowed to change with "IRC server settings".
+#: ``username`` is also the SASL account name.
+UserSetting = Literal[
+    "nick",
+    "username",
+    "realname",
+    "sasl_password",
+    "password",
+    "persistent_rooms",
+    "encoding",
+    "throttle",
+    "host",
+    "port",
+    "tls",
+    "verify_cert",
+]
+#: What users may change unless the admin says otherwise: who they are, not where the
+#: gateway connects (host, port, TLS), nor the server password.
+DEFAULT_USER_SETTABLE: tuple[UserSetting, ...] = (
+    "nick",
+    "username",
+    "realname",
+    "sasl_password",
+    "persistent_rooms",
+    "encoding",
+    "throttle",
+)
+
+
+def _check_rules(value: list[str] | None) -> list[str] | None:
+    if value is not None:
+        parse_rules(value)
+    return value
 
 
 class Throttle(Section):
@@ -43,7 +82,24 @@ class IrcServerSettings(Section):
     #: used for lines that are not valid in ``encoding``
     fallback_encoding: str = "latin-1"
     #: raw IRC commands sent after connecting, e.g. "PRIVMSG NickServ :IDENTIFY pass"
+    #: (sent, like the passwords, only where the admin's host, port and TLS lead)
     after_connect: list[str] = []
+    #: what users may change for this server; unset: the transport's ``user_settable``
+    user_settable: list[UserSetting] | None = None
+    #: the commands users may add after connecting; unset: the transport's
+    #: ``user_after_connect``
+    user_after_connect: list[str] | None = None
+
+    _rules = field_validator("user_after_connect")(_check_rules)
+
+    @field_validator("encoding", "fallback_encoding")
+    @classmethod
+    def _encoding(cls, value: str) -> str:
+        try:
+            check_encoding(value)
+        except UnsafeLine as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
 
 class IrcSettings(TransportSettings):
@@ -56,6 +112,25 @@ class IrcSettings(TransportSettings):
     #: allow servers not listed in ``servers`` (with default settings); off, it is no
     #: open door to arbitrary hosts
     allow_other_servers: bool = False
+    #: networks such servers (and hosts or ports users set) may be on, besides public
+    #: addresses; loopback, private and link-local ones are refused otherwise
+    allow_networks: list[str] = []
+    #: what users may change of a server, unless its own ``user_settable`` says otherwise
+    user_settable: list[UserSetting] = list(DEFAULT_USER_SETTABLE)
+    #: commands users may send after connecting, as "COMMAND" or "COMMAND target" rules
+    #: compared with the parsed line ("PRIVMSG NickServ", "MODE {nick}"); empty: none
+    user_after_connect: list[str] = []
+    #: IRC connections one user may hold at once (one per server)
+    max_connections_per_user: int = Field(default=10, ge=1)
+
+    _rules = field_validator("user_after_connect")(_check_rules)
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        parse_networks(value)
+        return value
+
     #: lines of room history sent on join (XEP-0203 delayed)
     history_lines: int = Field(default=20, ge=0)
     #: keep room messages in the per-user archive (history on join, MAM)

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from transports.irc.protocol import MAX_LINE_BYTES
 
 CTCP_DELIMITER = "\x01"
+#: The least text a line carries, however long the prefix a server reports for us: the server
+#: may cut such a line, but a hostile prefix cannot stop every message from being sent.
+MIN_TEXT_BYTES = 64
 #: Room for a prefix we do not know yet: nick (30) + "!" + user (10) + "@" + host (63).
 UNKNOWN_PREFIX_BYTES = 106
 _NEWLINES = re.compile(r"\r\n|\r|\n")
@@ -110,13 +113,14 @@ def split_message(
 
     Each CR/LF starts a new line (empty lines are dropped: IRC cannot carry them); each
     returned text, as ``:prefix COMMAND target :text\\r\\n`` on the receiving side, fits
-    within 512 bytes. ACTION texts come back wrapped in CTCP delimiters.
+    within 512 bytes, unless the prefix is too long to leave :data:`MIN_TEXT_BYTES`. ACTION
+    texts come back wrapped in CTCP delimiters.
     """
-    prefix_bytes = len(prefix.encode(encoding)) if prefix else UNKNOWN_PREFIX_BYTES
+    prefix_bytes = _encoded_size(prefix, encoding) if prefix else UNKNOWN_PREFIX_BYTES
     wrapper = len(ctcp("ACTION", "x")) - 1 if action else 0
     # ":" prefix " " COMMAND " " target " :" text "\r\n"
-    overhead = 1 + prefix_bytes + 1 + len(command) + 1 + len(target.encode(encoding)) + 2 + 2
-    limit = MAX_LINE_BYTES - overhead - wrapper
+    overhead = 1 + prefix_bytes + 1 + len(command) + 1 + _encoded_size(target, encoding) + 2 + 2
+    limit = max(MAX_LINE_BYTES - overhead - wrapper, MIN_TEXT_BYTES)
     texts: list[str] = []
     for line in _NEWLINES.split(body.replace("\0", "")):
         if not line.strip():
@@ -124,3 +128,18 @@ def split_message(
         for chunk in split_utf8(line, limit, encoding):
             texts.append(ctcp("ACTION", chunk) if action else chunk)
     return texts
+
+
+def one_line(text: str) -> str:
+    """``text`` for a single-line parameter (topic, kick reason, away): breaks become spaces.
+
+    Every Unicode line break counts (``str.splitlines``), NUL is dropped, and blank lines
+    and outer spaces go, so a multi-line XMPP subject or status is sent, not refused.
+    """
+    lines = (line.strip() for line in text.replace("\0", "").splitlines())
+    return " ".join(line for line in lines if line)
+
+
+def _encoded_size(text: str, encoding: str) -> int:
+    """Bytes on the wire: what cannot be encoded is written ``?``, as the connection does."""
+    return len(text.encode(encoding, errors="replace"))

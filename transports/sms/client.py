@@ -4,6 +4,10 @@ The real ``twilio`` library builds the requests (so they have exactly Twilio's s
 async HTTP client carries them. ``api_base_url`` redirects every request the library addresses
 to ``https://api.twilio.com`` (or a regional ``api.*.twilio.com``), which is how SignalWire-style
 providers and the tests' local server are reached.
+
+The admin chose ``api_base_url``, so it is reached wherever it is (loopback included), and it
+is the only place the account's credentials go: a URL the library takes from an answer (a next
+page) that points anywhere else is refused, not followed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
+
+from transports.egress import RefusedDestination
 
 log = logging.getLogger(__name__)
 # The library logs every request's headers at INFO: too chatty for a gateway's log.
@@ -70,7 +76,15 @@ class _RebasedHttpClient(AsyncTwilioHttpClient):
             headers = dict(kwargs.get("headers") or {})
             headers.update(basic_auth(*auth))
             kwargs["headers"] = headers
-        return await super().request(method, self.rebase(url), **kwargs)
+        target = self.rebase(url)
+        if not self.is_base(target):
+            raise RefusedDestination("a request outside api_base_url was refused")
+        return await super().request(method, target, **kwargs)
+
+    def is_base(self, url: str) -> bool:
+        """Whether ``url`` is on ``api_base_url``'s scheme, host and port."""
+        target = urlsplit(url)
+        return (target.scheme, target.netloc) == (self.base.scheme, self.base.netloc)
 
     def rebase(self, url: str) -> str:
         parts = urlsplit(url)
@@ -116,9 +130,7 @@ class TwilioClient:
     def is_api_url(self, url: str) -> bool:
         """Whether ``url`` points at the REST API (and so may be given the credentials)."""
         assert self._http is not None, "TwilioClient.open() was not called"
-        target = urlsplit(self._http.rebase(url))
-        base = self._http.base
-        return (target.scheme, target.netloc) == (base.scheme, base.netloc)
+        return self._http.is_base(self._http.rebase(url))
 
     async def send_message(
         self, from_: str, to: str, body: str, media_urls: list[str], status_callback: str

@@ -1,15 +1,20 @@
 """Twilio's calls to the gateway: inbound texts and delivery status callbacks.
 
 Both are accepted only with a valid ``X-Twilio-Signature`` (403 otherwise, and nothing is
-stored). An inbound text is answered 200 only once ``host.deliver(..., durable=True)`` has
-stored it, so a gateway crash before that makes Twilio's retry, deduplicated by MessageSid,
-the one that counts.
+stored). The signature covers the form fields, so the body must be read to check it: it is read
+only up to :data:`MAX_BODY_BYTES` (413 past it, decided from ``Content-Length`` before reading,
+or while reading a chunked body), and not at all without the header.
+
+An inbound text is answered 200 only once ``host.deliver(..., durable=True)`` has stored it,
+so a gateway crash before that makes Twilio's retry, deduplicated by MessageSid, the one that
+counts.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
@@ -17,6 +22,7 @@ from multidict import MultiDict, MultiDictProxy
 from mappings.message_ids import MessageIdMapping
 from mappings.sms_messages import FINAL_STATUSES
 from transports.base import AddressError, DeliveryReport, InboundMessage
+from transports.http_body import read_capped
 from transports.media import MediaError
 from transports.sms.numbers import normalise_number
 from transports.sms.signatures import signature_valid, signed_url
@@ -32,6 +38,12 @@ STATUS_PATH = "/sms/status"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 #: Twilio sends at most 10 attachments; a larger NumMedia is not from Twilio.
 MAX_MEDIA = 10
+#: The largest callback body read. Twilio's are small form posts: a text of at most 1600
+#: characters is at most 14,400 bytes once UTF-8 and percent-encoded (three bytes per CJK
+#: character, each written %XX), plus ten media URLs and types, the location fields, and with
+#: Add-ons enabled an ``AddOns`` JSON field; 64 KiB holds all that with room to spare.
+MAX_BODY_BYTES = 64 * 1024
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 _DELIVERED = frozenset({"delivered", "read"})
 
@@ -110,13 +122,24 @@ class TwilioWebhooks:
         return _twiml()
 
     async def _signed_form(self, request: web.Request) -> MultiDictProxy[str]:
-        """The form fields, if Twilio signed them; 403 (and a log line) if not."""
-        form = await request.post()
-        fields = [(name, value) for name, value in form.items() if isinstance(value, str)]
+        """The form fields, if Twilio signed them; 403 (and a log line) if not.
+
+        Without a signature there is nothing to check, so the body is not read at all.
+        """
+        signature = request.headers.get("X-Twilio-Signature")
+        if not signature:
+            self._count_rejected("bad-signature")
+            raise web.HTTPForbidden(text="X-Twilio-Signature is required")
+        if request.content_type != FORM_TYPE:
+            raise web.HTTPUnsupportedMediaType(text=f"Twilio posts {FORM_TYPE}")
+        body = await read_capped(request, MAX_BODY_BYTES)
+        if body is None:
+            raise web.HTTPRequestEntityTooLarge(MAX_BODY_BYTES, request.content_length or 0)
+        fields = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
         target = request.rel_url
         url = signed_url(self.transport.host.public_url, target.raw_path, target.raw_query_string)
         token = self.transport.settings.auth_token.get_secret_value()
-        if not signature_valid(token, url, fields, request.headers.get("X-Twilio-Signature")):
+        if not signature_valid(token, url, fields, signature):
             self._count_rejected("bad-signature")
             log.warning(
                 "refused %s from %s: bad X-Twilio-Signature for %s (is http.public_url what "
@@ -154,6 +177,7 @@ class TwilioWebhooks:
                         max_bytes=settings.media_max_bytes,
                         ttl_seconds=settings.media_ttl_days * 86400,
                         headers=twilio.credentials if twilio.is_api_url(source) else None,
+                        trusted_origin=settings.api_base_url,
                         source_key=f"sms:{sid}:{index}",
                     )
                 )

@@ -33,7 +33,10 @@ CREATE_FORM = Form(
         FormField(
             "url",
             "URL your messages to it are POSTed to",
-            desc="Optional; without it the hook only posts into XMPP",
+            desc=(
+                "Optional; an http(s) URL on a public address (not loopback or a private"
+                " network). Without it the hook only posts into XMPP"
+            ),
         ),
     ),
 )

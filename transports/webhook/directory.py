@@ -1,16 +1,24 @@
 """Where hooks are looked up: the config's, then those users created (one namespace).
 
 A user-created hook may only reach JIDs and rooms of the gateway's allowed domains, so that a
-hook cannot be made into a way for anyone holding its URL to spam strangers.
+hook cannot be made into a way for anyone holding its URL to spam strangers; and its url may
+only point at public addresses (or the networks the admin allows users), so that it cannot be
+made into a way into the gateway's own network. The url is checked when the hook is created,
+to say so at once, and again on every connection (:mod:`transports.egress`), because what a
+name resolves to can change.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+from yarl import URL
 
 from mappings.hooks import Hook, HookNameTaken, Hooks
 from transports.base import Conflict, GatewayError
+from transports.egress import Network, RefusedDestination, resolve_allowed
+from transports.webhook.outbound import REFUSED_URL
 from transports.webhook.settings import HOOK_NAME_PATTERN, HookSettings
 
 _JID = re.compile(r"^[^@/\s]+@[^@/\s]+$")
@@ -50,6 +58,28 @@ def check_url(url: str) -> str | None:
     return url
 
 
+async def check_destination(url: str, allowed: Sequence[Network]) -> None:
+    """Refuse ``url`` when its host is, or resolves to, an address the gateway refuses.
+
+    A name that does not resolve now is let through: DNS may be late, and every connection is
+    checked anyway.
+    """
+    try:
+        parsed = URL(url)
+        host, port = parsed.raw_host, parsed.port
+    except ValueError:
+        host, port = None, None
+    if not host or port is None:
+        raise GatewayError(f"not an http(s) URL: {url}", "not-acceptable", "modify")
+    try:
+        await resolve_allowed(host, port, allowed)
+    except RefusedDestination:
+        advice = f"{REFUSED_URL}; use a public address"
+        raise GatewayError(advice, "not-allowed", "modify") from None
+    except OSError:
+        return
+
+
 def parse_jids(text: str) -> tuple[str, ...]:
     """JIDs one per line (or separated by spaces or commas), lower-cased, in order, once."""
     jids: list[str] = []
@@ -65,11 +95,16 @@ def parse_jids(text: str) -> tuple[str, ...]:
 
 class HookDirectory:
     def __init__(
-        self, configured: list[HookSettings], stored: Hooks, is_allowed: Callable[[str], bool]
+        self,
+        configured: list[HookSettings],
+        stored: Hooks,
+        is_allowed: Callable[[str], bool],
+        user_networks: Sequence[Network] = (),
     ) -> None:
         self._configured = {settings.name: config_hook(settings) for settings in configured}
         self._stored = stored
         self._is_allowed = is_allowed
+        self._user_networks = tuple(user_networks)
 
     async def get(self, name: str) -> Hook | None:
         return self._configured.get(name) or await self._stored.get(name)
@@ -87,7 +122,7 @@ class HookDirectory:
         return list(self._configured.values()) + await self._stored.all()
 
     async def create(self, hook: Hook) -> Hook:
-        """Store a user hook after checking its name and targets."""
+        """Store a user hook after checking its name, targets and url."""
         for jid in hook.deliver_to:
             if jid != hook.owner and not self._is_allowed(jid):
                 raise GatewayError(
@@ -100,6 +135,8 @@ class HookDirectory:
                 raise GatewayError(
                     f"{room} is not a room on a domain this gateway serves", "not-allowed", "modify"
                 )
+        if hook.url:
+            await check_destination(hook.url, self._user_networks)
         if hook.name in self._configured:
             raise Conflict(f"the name {hook.name} is taken; choose another")
         try:

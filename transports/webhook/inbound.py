@@ -1,9 +1,14 @@
 """``POST {public_url}/hooks/<name>``: services posting into XMPP.
 
 The checks run cheapest-first and never deliver before all of them pass: unknown hook (404),
-size (413, before reading more than the limit), secret or signature (401), rate (429), body
-(400/415). The 202 goes out only after ``host.deliver(..., durable=True)`` returned, i.e. once
-the message is stored in the inbound queue, so an accepted post survives a crash or an XMPP
+secret (401), rate (429), size (413), body (400/415). No body is read before the hook is known
+to exist and, for a bearer token, before the token matched: a stranger's post costs a header
+parse. A Standard Webhooks signature covers the body, so a signed post is read first, but only
+up to ``max_body_bytes`` (413 past it: from ``Content-Length`` before reading, or where a
+chunked body passes it).
+
+The 202 goes out only after ``host.deliver(..., durable=True)`` returned, i.e. once the
+message is stored in the inbound queue, so an accepted post survives a crash or an XMPP
 outage. The queue's dedup key (hook, post id, target) is what refuses a replayed
 ``webhook-id`` and what makes a sender's retry after a lost 202 harmless.
 """
@@ -20,6 +25,7 @@ from aiohttp import web
 
 from mappings.hooks import Hook
 from transports.base import InboundMessage, RoomPost, TransportHost
+from transports.http_body import read_capped
 from transports.webhook.directory import HookDirectory
 from transports.webhook.payloads import PayloadError, Post, parse_post
 from transports.webhook.rate_limit import RateLimiter, retry_after_header
@@ -52,10 +58,15 @@ class HookEndpoint:
         hook = await self._directory.get(request.match_info["name"])
         if hook is None:
             return _answer(404, error="no such hook")
-        body = await _read_limited(request, self._settings.max_body_bytes)
-        if body is None:
-            return _answer(413, error=f"the body is over {self._settings.max_body_bytes} bytes")
-        refusal = self._authenticate(hook, request, body)
+        limit = self._settings.max_body_bytes
+        body: bytes | None = None
+        if is_signed(request.headers):
+            body = await read_capped(request, limit)
+            if body is None:
+                return _too_large(limit)
+            refusal = self._check_signature(hook, request, body)
+        else:
+            refusal = _check_bearer(hook, request)
         if refusal:
             return _answer(
                 401, error=refusal, headers={"WWW-Authenticate": 'Bearer realm="portway"'}
@@ -67,6 +78,10 @@ class HookEndpoint:
                 error="too many posts to this hook; retry later",
                 headers={"Retry-After": retry_after_header(wait)},
             )
+        if body is None:
+            body = await read_capped(request, limit)
+            if body is None:
+                return _too_large(limit)
         try:
             post = parse_post(request.headers.get("Content-Type", ""), body)
             targets = choose_targets(hook, post)
@@ -85,19 +100,12 @@ class HookEndpoint:
         log.info("hook %s: post %s accepted for %d target(s)", hook.name, post_id, len(targets))
         return _answer(202, id=post_id)
 
-    def _authenticate(self, hook: Hook, request: web.Request, body: bytes) -> str | None:
-        """Why the request is refused, or ``None`` if it carries the hook's secret."""
-        if is_signed(request.headers):
-            try:
-                verify(hook.secret, request.headers, body, self._clock())
-            except SignatureError as error:
-                return str(error)
-            return None
-        authorization = request.headers.get("Authorization")
-        if authorization is None:
-            return "send Authorization: Bearer <secret>, or a Standard Webhooks signature"
-        if not bearer_matches(hook.secret, authorization):
-            return "wrong secret"
+    def _check_signature(self, hook: Hook, request: web.Request, body: bytes) -> str | None:
+        """Why a signed request is refused, or ``None`` if the hook's secret signed it."""
+        try:
+            verify(hook.secret, request.headers, body, self._clock())
+        except SignatureError as error:
+            return str(error)
         return None
 
     async def _deliver(
@@ -118,6 +126,16 @@ class HookEndpoint:
         return fresh
 
 
+def _check_bearer(hook: Hook, request: web.Request) -> str | None:
+    """Why an unsigned request is refused, or ``None`` if it carries the hook's secret."""
+    authorization = request.headers.get("Authorization")
+    if authorization is None:
+        return "send Authorization: Bearer <secret>, or a Standard Webhooks signature"
+    if not bearer_matches(hook.secret, authorization):
+        return "wrong secret"
+    return None
+
+
 def choose_targets(hook: Hook, post: Post) -> tuple[str, ...]:
     """The post's ``to`` among the hook's targets, or all of them."""
     targets = hook.recipients + hook.rooms
@@ -132,18 +150,8 @@ def choose_targets(hook: Hook, post: Post) -> tuple[str, ...]:
     return tuple(dict.fromkeys(post.to))
 
 
-async def _read_limited(request: web.Request, limit: int) -> bytes | None:
-    """The body, or ``None`` as soon as it is known to be over ``limit`` bytes."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.readany():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _too_large(limit: int) -> web.Response:
+    return _answer(413, error=f"the body is over {limit} bytes")
 
 
 def _answer(status: int, *, headers: dict[str, str] | None = None, **fields: str) -> web.Response:

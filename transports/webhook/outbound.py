@@ -5,6 +5,10 @@ if any, is the hook's reply); 408, 429 and 5xx are worth retrying, after ``Retry
 the endpoint gives one; any other status is final, because sending the same request again
 would get the same answer. Redirects are not followed: a signed body must reach the URL its
 owner configured, not wherever a response points.
+
+Every connection goes through :func:`transports.egress.guarded_connector`: an address the
+hook may not reach is refused before any packet is sent, and the user is told only that it is
+refused, in the same words whatever listens there, so that hooks cannot scan the inside.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import datetime
 import email.utils
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -19,6 +24,7 @@ from typing import Any
 import aiohttp
 
 from transports.base import DeliveryFailed, OutboundMessage, RetryLater
+from transports.egress import REFUSED_TEXT, Network, guarded_connector, is_refusal
 from transports.webhook.payloads import clean_text, media_type
 from transports.webhook.signing import signature_headers
 
@@ -116,17 +122,31 @@ def describe_status(status: int) -> str:
         return f"HTTP {status}"
 
 
-class HookClient:
-    """The HTTP side: one client session for every hook's POSTs."""
+#: A hook's url that the gateway will not connect to; final, since trying again cannot help.
+REFUSED_URL = f"the hook's url is refused: {REFUSED_TEXT}"
 
-    def __init__(self, timeout_seconds: float) -> None:
+
+class HookClient:
+    """The HTTP side: one client session for the POSTs of hooks that may reach ``allowed``.
+
+    The admin's hooks and users' hooks may reach different networks, so each kind has its
+    own client.
+    """
+
+    def __init__(self, timeout_seconds: float, allowed: Sequence[Network] = ()) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._allowed = tuple(allowed)
         self._session: aiohttp.ClientSession | None = None
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
-        """POST once; connection problems and timeouts are :class:`RetryLater`."""
+        """POST once; connection problems and timeouts are :class:`RetryLater`.
+
+        A refused address is :class:`DeliveryFailed`, with :data:`REFUSED_URL` as its reason.
+        """
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, connector=guarded_connector(self._allowed)
+            )
         try:
             async with self._session.post(
                 url, data=body, headers=headers, allow_redirects=False
@@ -146,6 +166,8 @@ class HookClient:
         except TimeoutError:
             raise RetryLater("the hook's endpoint did not answer in time") from None
         except aiohttp.ClientError as error:
+            if is_refusal(error):
+                raise DeliveryFailed(REFUSED_URL) from None
             raise RetryLater(f"cannot reach the hook's endpoint: {_describe(error)}") from None
 
     async def close(self) -> None:

@@ -8,6 +8,7 @@ a :class:`PayloadError` (with the HTTP status to answer) out.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from dataclasses import dataclass
@@ -19,6 +20,14 @@ from urllib.parse import parse_qs
 # Characters XML 1.0 cannot carry: they would break the stanza, so they are dropped.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|>\s]+)(?:\|([^>]+))?>")
+#: Deeper JSON than any service posts; Python's parser would otherwise recurse until it fails.
+MAX_JSON_DEPTH = 32
+#: Python codecs that are no charset: punycode decodes in quadratic time (idna uses it).
+_SLOW_CODECS = ("punycode", "idna")
+#: Where a multipart body names a charset: RFC 2047 words and RFC 2231 parameters.
+_SLOW_CHARSET = re.compile(rb'(?i)(=\?|charset\s*=\s*"?|\*=\s*"?)(punycode|idna)\b')
+#: JSON strings (skipped whole, escapes included) and the brackets that nest.
+_JSON_NESTING = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
 
 
 class PayloadError(Exception):
@@ -173,18 +182,43 @@ def _targets(value: Any) -> tuple[str, ...]:
 def _decode(body: bytes, charset: str | None) -> str:
     encoding = charset or "utf-8"
     try:
-        return body.decode(encoding)
-    except LookupError:
-        raise PayloadError(f"unknown charset {encoding}", 415) from None
-    except UnicodeDecodeError:
-        raise PayloadError(f"the body is not valid {encoding}") from None
+        codec = codecs.lookup(encoding)
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
+        raise PayloadError(f"unknown charset {encoding!r}", 415) from None
+    if codec.name in _SLOW_CODECS:
+        raise PayloadError(f"unknown charset {encoding!r}", 415)
+    try:
+        return body.decode(codec.name)
+    except LookupError:  # a codec of bytes to bytes (base64, rot13), not a charset
+        raise PayloadError(f"unknown charset {encoding!r}", 415) from None
+    except ValueError:  # UnicodeError, or another ValueError a codec raises on bad bytes
+        raise PayloadError(f"the body is not valid {codec.name}") from None
 
 
 def _load_json(text: str) -> Any:
+    if _nesting(text) > MAX_JSON_DEPTH:
+        raise PayloadError(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         return json.loads(text)
     except ValueError as exc:
         raise PayloadError(f"the body is not valid JSON: {exc}") from None
+
+
+def _nesting(text: str) -> int:
+    """How deep JSON's arrays and objects go, counted without parsing (strings skipped).
+
+    Checked before parsing: the parser recurses once per level, so a body of ``[[[[…`` a few
+    thousand deep would raise RecursionError, and only slightly less deep, later code would.
+    """
+    depth = deepest = 0
+    for match in _JSON_NESTING.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in ("]", "}"):
+            depth -= 1
+    return deepest
 
 
 def _form_fields(text: str) -> dict[str, list[str]]:
@@ -196,6 +230,8 @@ def _form_fields(text: str) -> dict[str, list[str]]:
 
 def media_type(content_type: str) -> tuple[str, str | None]:
     """``text/plain; charset=latin-1`` → ``("text/plain", "latin-1")``."""
+    if not content_type.isascii():  # no valid media type is; the email parser would raise
+        return "invalid", None
     header = Message()
     header["Content-Type"] = content_type or "text/plain"
     charset = header.get_param("charset")
@@ -211,7 +247,7 @@ def _multipart_fields(content_type: str, body: bytes) -> dict[str, list[str]]:
         head = b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n"
     except UnicodeEncodeError:
         raise PayloadError("the Content-Type header is not valid") from None
-    message = BytesParser().parsebytes(head + body)
+    message = BytesParser().parsebytes(_SLOW_CHARSET.sub(rb"\1x-refused-\2", head + body))
     if not message.is_multipart():
         raise PayloadError("the body is not valid multipart/form-data")
     fields: dict[str, list[str]] = {}

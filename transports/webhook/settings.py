@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from ipaddress import ip_address
 
+from pydantic import Field, field_validator, model_validator
+from yarl import URL
+
+from transports.egress import Network, is_allowed, parse_networks
 from transports.settings import Secret, Section, TransportSettings
 
 #: What a hook's name may be: it is the local part of the hook's JID and a URL path segment,
@@ -16,6 +20,20 @@ def _bare_jids(value: list[str]) -> list[str]:
         if jid.count("@") != 1 or "/" in jid or " " in jid or jid.startswith("@"):
             raise ValueError(f"not a bare JID: {jid!r}")
     return [jid.lower() for jid in value]
+
+
+def _networks(value: list[str]) -> list[str]:
+    """Each entry a network (``10.1.2.0/24``) or one address, written back in its usual form."""
+    written = []
+    for entry in value:
+        try:
+            (network,) = parse_networks([entry])
+        except ValueError:
+            raise ValueError(
+                f"not a network: {entry!r} (write it like 10.1.2.0/24 or fd00:1::/64)"
+            ) from None
+        written.append(str(network))
+    return written
 
 
 class HookSettings(Section):
@@ -68,6 +86,43 @@ class WebhookSettings(TransportSettings):
     request_timeout_seconds: float = Field(default=15.0, gt=0)
     #: the largest number of hooks one user may create with ad-hoc commands
     max_hooks_per_user: int = Field(default=20, ge=0)
+    #: networks the hooks above (the admin's) may POST to besides public addresses
+    allow_networks: list[str] = []
+    #: networks hooks that users create may POST to besides public addresses (none: public only)
+    user_hooks_allow_networks: list[str] = []
+
+    @field_validator("allow_networks", "user_hooks_allow_networks")
+    @classmethod
+    def _allow_networks(cls, value: list[str]) -> list[str]:
+        return _networks(value)
+
+    @property
+    def hook_networks(self) -> tuple[Network, ...]:
+        """Where the admin's hooks may go, besides public addresses."""
+        return parse_networks(self.allow_networks)
+
+    @property
+    def user_hook_networks(self) -> tuple[Network, ...]:
+        """Where users' hooks may go, besides public addresses."""
+        return parse_networks(self.user_hooks_allow_networks)
+
+    @model_validator(mode="after")
+    def _reachable_urls(self) -> WebhookSettings:
+        """A hook whose url is an IP address the gateway would refuse is a mistake: say so now."""
+        for index, hook in enumerate(self.hooks):
+            host = URL(hook.url).host if hook.url else None
+            if host is None:
+                continue
+            try:
+                ip_address(host)
+            except ValueError:
+                continue  # a name: checked on each connection, once resolved
+            if not is_allowed(host, self.hook_networks):
+                raise ValueError(
+                    f"hooks.{index}.url: {host} is not a public address; add its network to"
+                    " transports.webhook.allow_networks to let the gateway post there"
+                )
+        return self
 
     @field_validator("hooks")
     @classmethod

@@ -55,10 +55,14 @@ class WebhookTransport(Transport):
         super().__init__(settings, host)
         self.retry_policy = RetryPolicy(give_up_after_seconds=settings.retry_hours * 3600)
         self.hooks = Hooks(host.store)
-        self.directory = HookDirectory(settings.hooks, self.hooks, host.is_allowed)
+        self.directory = HookDirectory(
+            settings.hooks, self.hooks, host.is_allowed, settings.user_hook_networks
+        )
         self.limiter = RateLimiter()
         self.endpoint = HookEndpoint(settings, host, self.directory, self.limiter)
-        self.client = HookClient(settings.request_timeout_seconds)
+        # The admin's hooks and users' hooks may reach different networks.
+        self.admin_client = HookClient(settings.request_timeout_seconds, settings.hook_networks)
+        self.user_client = HookClient(settings.request_timeout_seconds, settings.user_hook_networks)
         self._commands = HookCommands(
             self.directory,
             self.hooks,
@@ -78,7 +82,8 @@ class WebhookTransport(Transport):
         self.host.add_route("POST", "/hooks/{name}", self.endpoint.handle)
 
     async def stop(self) -> None:
-        await self.client.close()
+        await self.admin_client.close()
+        await self.user_client.close()
 
     # -- addressing -----------------------------------------------------------------------------
 
@@ -127,7 +132,8 @@ class WebhookTransport(Transport):
             message, f"{hook.name}@{self.settings.jid}", post_id, float(data["sent_at"])
         )
         try:
-            answer = await self.client.post(
+            client = self.admin_client if hook.from_config else self.user_client
+            answer = await client.post(
                 hook.url, body, request_headers(hook.secret, post_id, body, time.time())
             )
             reply = outcome(answer, time.time())

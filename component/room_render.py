@@ -1,0 +1,134 @@
+"""Room events from a transport, as XEP-0045 stanzas to each resource in the room.
+
+Each event names the resources it is for; each gets its own copy. The router's record of
+who is in which room (``router.joined``) follows the user's own presences here: a nick
+change moves it, leaving or a failed join ends it.
+"""
+
+from __future__ import annotations
+
+import uuid
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from slixmpp import Message
+from slixmpp.xmlstream import StanzaBase
+
+from component.room_namespaces import NS_DELAY, NS_MUC_USER, NS_SID
+from transports.rooms import OccupantPresence, RoomError, RoomMessage, RoomStatus, RoomSubject
+
+if TYPE_CHECKING:
+    from component.muc import MucRouter
+
+
+def stamp(timestamp: float) -> str:
+    """A XEP-0082 date-time, as delays and MAM results carry it."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def message(
+    router: MucRouter, user_jid: str, resource: str, sender: str, mtype: str = "groupchat"
+) -> Message:
+    to = f"{user_jid}/{resource}" if resource else user_jid
+    msg = router.component.make_message(mto=to, mfrom=sender, mtype=mtype)
+    return msg
+
+
+def render_presence(router: MucRouter, event: OccupantPresence) -> None:
+    occupant = event.occupant
+    for resource in event.resources:
+        key = (f"{event.user_jid}/{resource}", event.room)
+        if event.is_self and not event.available:
+            if event.new_nick:
+                router.joined[key] = event.new_nick
+            else:
+                router.joined.pop(key, None)
+        pres = router.component.make_presence(
+            pto=f"{event.user_jid}/{resource}",
+            pfrom=router.room_jid(event.room, occupant.nick),
+            ptype=None if event.available else "unavailable",
+        )
+        if event.show:
+            pres["show"] = event.show
+        if event.status:
+            pres["status"] = event.status
+        x = ET.SubElement(pres.xml, f"{{{NS_MUC_USER}}}x")
+        item = ET.SubElement(x, f"{{{NS_MUC_USER}}}item")
+        item.set("affiliation", occupant.affiliation)
+        item.set("role", "none" if not event.available else occupant.role)
+        if event.new_nick:
+            item.set("nick", event.new_nick)
+        codes = []
+        if event.is_self and event.available:
+            codes.append("100")
+        if event.is_self:
+            codes.append("110")
+        if event.new_nick:
+            codes.append("303")
+        if event.kicked:
+            codes.append("307")
+        for code in codes:
+            ET.SubElement(x, f"{{{NS_MUC_USER}}}status").set("code", code)
+        pres.send()
+
+
+def render_message(router: MucRouter, event: RoomMessage) -> None:
+    room_bare = router.room_jid(event.room)
+    for resource in event.resources:
+        msg = message(router, event.user_jid, resource, router.room_jid(event.room, event.nick))
+        msg["id"] = event.xmpp_id or event.stanza_id or uuid.uuid4().hex
+        msg["body"] = event.body
+        if event.origin_id:
+            ET.SubElement(msg.xml, f"{{{NS_SID}}}origin-id").set("id", event.origin_id)
+        if event.stanza_id:
+            sid = ET.SubElement(msg.xml, f"{{{NS_SID}}}stanza-id")
+            sid.set("id", event.stanza_id)
+            sid.set("by", room_bare)
+        if event.timestamp is not None:
+            delay = ET.SubElement(msg.xml, f"{{{NS_DELAY}}}delay")
+            delay.set("stamp", stamp(event.timestamp))
+            delay.set("from", room_bare)
+        msg.send()
+
+
+def render_subject(router: MucRouter, event: RoomSubject) -> None:
+    for resource in event.resources:
+        msg = message(router, event.user_jid, resource, router.room_jid(event.room, event.nick))
+        ET.SubElement(msg.xml, f"{{{msg.namespace}}}subject").text = event.subject
+        msg.send()
+
+
+def render_status(router: MucRouter, event: RoomStatus) -> None:
+    for resource in event.resources:
+        msg = message(router, event.user_jid, resource, router.room_jid(event.room))
+        msg["body"] = event.text
+        msg.send()
+
+
+def render_error(router: MucRouter, event: RoomError) -> None:
+    """A failed join, message or nick change (a refused invitation: room_invites.py)."""
+    for resource in event.resources or ("",):
+        to = f"{event.user_jid}/{resource}" if resource else event.user_jid
+        stanza: StanzaBase
+        if event.on == "message":
+            stanza = router.component.make_message(
+                mto=to, mfrom=router.room_jid(event.room), mtype="error"
+            )
+            if event.xmpp_id:
+                stanza["id"] = event.xmpp_id
+        else:
+            nick = event.nick or router.joined.get((to, event.room), "")
+            if event.on == "join":
+                router.joined.pop((to, event.room), None)
+            stanza = router.component.make_presence(
+                pto=to, pfrom=router.room_jid(event.room, nick), ptype="error"
+            )
+        send_error(stanza, event)
+
+
+def send_error(stanza: StanzaBase, event: RoomError) -> None:
+    stanza["error"]["type"] = "cancel" if event.condition != "not-authorized" else "auth"
+    stanza["error"]["condition"] = event.condition
+    stanza["error"]["text"] = event.text
+    stanza.send()

@@ -1,0 +1,298 @@
+"""Who is in a channel: the user's joins and leaves, and the members IRC tells of.
+
+The user's side: a resource joins (the session sends JOIN once, and later resources are
+welcomed from what is already known), stays in a persistent room, or leaves. IRC's side:
+JOIN, the NAMES list (353/366, which also ends a join or a rejoin), PART, QUIT, KICK,
+NICK and MODE become occupant presences, to every resource in the room.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from transports.base import ContactPresence, GatewayError
+from transports.irc import channel_messages
+from transports.irc.channel import Channel, Member, fold
+from transports.irc.limits import MAX_CHANNELS
+from transports.irc.modes import parse_mode_changes
+from transports.irc.pending import drop_for_channel
+from transports.irc.protocol import IrcLine
+from transports.rooms import Occupant, OccupantPresence, RoomError, RoomStatus, RoomSubject
+
+if TYPE_CHECKING:
+    from transports.irc.session import ServerSession
+
+
+# -- calls from the user -----------------------------------------------------------------------
+
+
+async def join(
+    session: ServerSession, resource: str, channel_name: str, nick: str, max_history: int | None
+) -> None:
+    channel = session.channels.get(fold(channel_name))
+    if channel is None:
+        if len(session.channels) >= MAX_CHANNELS:
+            raise GatewayError(
+                f"you are in {MAX_CHANNELS} channels on {session.server}, the most this "
+                "gateway allows; leave one first",
+                "resource-constraint",
+                "wait",
+            )
+        channel = Channel(channel_name)
+        session.channels[channel.key] = channel
+    channel.resources[resource] = nick
+    channel.awaiting[resource] = max_history
+    if channel.joined:
+        await welcome(session, channel, [resource])
+    elif session.connected and session.conn is not None and channel.names is None:
+        session.conn.send("JOIN", channel.name)
+
+
+def keep(session: ServerSession, channel_name: str) -> None:
+    """Stay in a channel with no resource there (a persistent room after a restart)."""
+    channel = session.channels.get(fold(channel_name))
+    if channel is None:
+        channel = Channel(channel_name)
+        session.channels[channel.key] = channel
+    channel.persistent = True
+    if session.connected and session.conn is not None and not channel.joined:
+        session.conn.send("JOIN", channel.name)
+
+
+async def leave(session: ServerSession, resource: str, channel_key: str, status: str = "") -> None:
+    channel = session.channels.get(channel_key)
+    if channel is None or resource not in channel.resources:
+        return
+    channel.resources.pop(resource, None)
+    channel.awaiting.pop(resource, None)
+    await session.hooks.deliver_event(
+        OccupantPresence(
+            session.user_jid,
+            session.room(channel),
+            (resource,),
+            self_occupant(session, channel),
+            available=False,
+            is_self=True,
+        )
+    )
+    if not channel.wanted:
+        del session.channels[channel.key]
+        if session.connected and session.conn is not None:
+            session.conn.send("PART", channel.name, *((status,) if status else ()))
+        drop_for_channel(session, channel.key)
+
+
+# -- what resources in the room are told -------------------------------------------------------
+
+
+def self_occupant(session: ServerSession, channel: Channel) -> Occupant:
+    member = channel.member(session.nick)
+    return member.occupant() if member else Occupant(session.nick)
+
+
+async def welcome(session: ServerSession, channel: Channel, resources: list[str]) -> None:
+    """Bring resources into a joined room: occupants, self-presence, history, subject."""
+    room = session.room(channel)
+    for resource in resources:
+        max_history = channel.awaiting.pop(resource, None)
+        targets = (resource,)
+        for member in channel.members.values():
+            if fold(member.nick) != fold(session.nick):
+                await session.hooks.deliver_event(
+                    OccupantPresence(session.user_jid, room, targets, member.occupant())
+                )
+        asked = channel.resources.get(resource, session.nick)
+        await session.hooks.deliver_event(
+            OccupantPresence(
+                session.user_jid,
+                room,
+                targets,
+                self_occupant(session, channel),
+                is_self=True,
+                status="nick changed by the server" if asked != session.nick else "",
+            )
+        )
+        await session.hooks.history(session.user_jid, room, targets, max_history)
+        await session.hooks.deliver_event(
+            RoomSubject(session.user_jid, room, targets, channel.topic, channel.topic_by)
+        )
+
+
+async def tell_room(
+    session: ServerSession,
+    channel: Channel,
+    member: Member | Occupant,
+    *,
+    available: bool = True,
+    is_self: bool = False,
+    new_nick: str | None = None,
+    kicked: bool = False,
+    status: str = "",
+) -> None:
+    """An occupant's presence, to every resource in the room."""
+    if not channel.present():
+        return
+    occupant = member.occupant() if isinstance(member, Member) else member
+    await session.hooks.deliver_event(
+        OccupantPresence(
+            session.user_jid,
+            session.room(channel),
+            channel.present(),
+            occupant,
+            available=available,
+            is_self=is_self or fold(occupant.nick) == fold(session.nick),
+            new_nick=new_nick,
+            kicked=kicked,
+            status=status,
+        )
+    )
+
+
+# -- IRC lines ---------------------------------------------------------------------------------
+
+
+async def on_join(session: ServerSession, line: IrcLine) -> None:
+    channel = session.channels.get(fold(line.param(0)))
+    if channel is None:
+        return
+    if fold(line.nick) == fold(session.nick):
+        channel.start_names()
+        return
+    member = channel.add(line.nick)
+    await tell_room(session, channel, member)
+
+
+async def on_names(session: ServerSession, line: IrcLine) -> None:
+    """353 RPL_NAMREPLY: part of the member list of a channel being (re)joined."""
+    channel = session.channels.get(fold(line.param(2)))
+    if channel is not None and session.conn is not None:
+        channel.add_names(line.param(3).split(), session.conn.prefix_modes)
+
+
+async def on_end_of_names(session: ServerSession, line: IrcLine) -> None:
+    """366 RPL_ENDOFNAMES: the join (or rejoin) is complete; what waited for it goes."""
+    channel = session.channels.get(fold(line.param(1)))
+    if channel is None or channel.names is None:
+        return
+    rejoin = channel.present()
+    left, arrived, changed = channel.end_names()
+    if channel.member(session.nick) is None:
+        channel.add(session.nick)
+    channel.joined = True
+    if rejoin:
+        for member in left:
+            await tell_room(session, channel, member, available=False)
+        for member in arrived + changed:
+            await tell_room(session, channel, member)
+        await session.hooks.deliver_event(
+            RoomStatus(
+                session.user_jid,
+                session.room(channel),
+                rejoin,
+                f"Reconnected to {session.server} and rejoined {channel.name}",
+            )
+        )
+    if channel.awaiting:
+        await welcome(session, channel, list(channel.awaiting))
+    for item in [p for p in session.pending if p.in_room and p.target == channel.key]:
+        session.pending.remove(item)
+        await channel_messages.say_now(session, channel, item)
+
+
+async def on_part(session: ServerSession, line: IrcLine) -> None:
+    channel = session.channels.get(fold(line.param(0)))
+    if channel is None:
+        return
+    if fold(line.nick) == fold(session.nick):
+        return  # our own PART: leave() already told the resource
+    member = channel.remove(line.nick)
+    if member is not None:
+        await tell_room(session, channel, member, available=False, status=line.param(1))
+
+
+async def on_quit(session: ServerSession, line: IrcLine) -> None:
+    for channel in session.channels.values():
+        member = channel.remove(line.nick)
+        if member is not None:
+            await tell_room(session, channel, member, available=False, status=line.param(0))
+
+
+async def on_kick(session: ServerSession, line: IrcLine) -> None:
+    channel = session.channels.get(fold(line.param(0)))
+    if channel is None:
+        return
+    victim, reason = line.param(1), line.param(2)
+    member = channel.remove(victim) or Member(victim)
+    await tell_room(
+        session,
+        channel,
+        member,
+        available=False,
+        kicked=True,
+        status=f"kicked by {line.nick}: {reason}" if reason else "",
+    )
+    if fold(victim) == fold(session.nick):
+        del session.channels[channel.key]
+        drop_for_channel(session, channel.key)
+
+
+async def on_nick(session: ServerSession, line: IrcLine) -> None:
+    old, new = line.nick, line.param(0)
+    if fold(old) == fold(session.nick) or fold(new) == fold(session.nick):
+        session.nick_room = None
+        await session.hooks.deliver_event(
+            ContactPresence(session.user_jid, session.server, True, "", f"connected as {new}")
+        )
+    for channel in session.channels.values():
+        member = channel.member(old)
+        if member is None:
+            continue
+        occupant = member.occupant()
+        is_self = fold(new) == fold(session.nick)
+        await tell_room(session, channel, occupant, available=False, new_nick=new, is_self=is_self)
+        channel.rename(old, new)
+        await tell_room(session, channel, member, is_self=is_self)
+
+
+async def on_mode(session: ServerSession, line: IrcLine) -> None:
+    channel = session.channels.get(fold(line.param(0)))
+    if channel is None or session.conn is None or len(line.params) < 2:
+        return
+    changes = parse_mode_changes(
+        line.param(1), line.params[2:], session.conn.prefix_modes, session.conn.chanmodes
+    )
+    for member in channel.apply_modes(changes, session.conn.prefix_modes):
+        await tell_room(session, channel, member)
+
+
+# -- refusals ----------------------------------------------------------------------------------
+
+
+async def join_failed(session: ServerSession, channel: Channel, condition: str, text: str) -> None:
+    room = session.room(channel)
+    await session.hooks.deliver_event(
+        RoomError(session.user_jid, room, tuple(channel.resources), "join", condition, text)
+    )
+    del session.channels[channel.key]
+    drop_for_channel(session, channel.key)
+
+
+async def _nick_refused(session: ServerSession, line: IrcLine, condition: str) -> None:
+    key = session.nick_room
+    session.nick_room = None
+    channel = session.channels.get(key) if key else None
+    if channel is None:
+        await session.server_reply(line)
+        return
+    text = line.param(len(line.params) - 1)
+    await channel_messages.refused(session, channel, "nick", condition, text, nick=line.param(1))
+
+
+async def on_nick_taken(session: ServerSession, line: IrcLine) -> None:
+    """433 ERR_NICKNAMEINUSE, 436 ERR_NICKCOLLISION."""
+    await _nick_refused(session, line, "conflict")
+
+
+async def on_nick_invalid(session: ServerSession, line: IrcLine) -> None:
+    """432 ERR_ERRONEUSNICKNAME."""
+    await _nick_refused(session, line, "jid-malformed")

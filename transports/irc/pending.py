@@ -1,0 +1,80 @@
+"""What the user sent while the connection (or a rejoin) was not there yet.
+
+It waits in ``session.pending``, bounded, and leaves once the server is back: private
+messages at registration, a channel's lines once the channel is rejoined. If the server
+never comes back, each waiting line becomes an error the user sees: nothing is dropped
+without a word.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from transports.base import DeliveryReport, GatewayError
+from transports.irc.limits import MAX_OUTGOING_BACKLOG, MAX_PENDING
+from transports.rooms import RoomError
+
+if TYPE_CHECKING:
+    from transports.irc.session import ServerSession
+
+
+@dataclass
+class PendingLine:
+    """A message waiting for the connection (or a rejoin) to be sent."""
+
+    target: str  # channel key or nick
+    body: str
+    xmpp_id: str | None
+    origin_id: str | None
+    full_jid: str
+    in_room: bool
+
+
+def wait_for_connection(session: ServerSession, item: PendingLine) -> None:
+    if len(session.pending) >= MAX_PENDING:
+        raise GatewayError(
+            f"{MAX_PENDING} messages already wait for {session.server}; try again once connected",
+            "resource-constraint",
+            "wait",
+        )
+    session.pending.append(item)
+
+
+def check_backlog(session: ServerSession) -> None:
+    """Refuse rather than queue without end behind the anti-flood throttle."""
+    if session.conn is not None and session.conn.backlog >= MAX_OUTGOING_BACKLOG:
+        raise GatewayError(
+            f"too much is still waiting to be sent to {session.server}; try again shortly",
+            "resource-constraint",
+            "wait",
+        )
+
+
+def drop_for_channel(session: ServerSession, channel_key: str) -> None:
+    """The channel is left (or lost): what waited to be said there is not sent."""
+    session.pending = [p for p in session.pending if not (p.in_room and p.target == channel_key)]
+
+
+async def fail_all(session: ServerSession, text: str) -> None:
+    """The server is gone for good: every waiting line comes back as an error."""
+    for item in session.pending:
+        if item.in_room:
+            await session.hooks.deliver_event(
+                RoomError(
+                    session.user_jid,
+                    session.room_of_key(item.target),
+                    (item.full_jid.partition("/")[2],),
+                    "message",
+                    "remote-server-timeout",
+                    text,
+                    item.xmpp_id,
+                )
+            )
+        elif item.xmpp_id:
+            await session.hooks.deliver_event(
+                DeliveryReport(
+                    session.user_jid, session.contact(item.target), item.xmpp_id, False, text
+                )
+            )
+    session.pending.clear()
