@@ -12,7 +12,7 @@ from aiohttp import web
 
 from component.config import Config
 from component.host import Host
-from component.http import make_app
+from component.http import make_app, serve
 from component.link import ComponentLink, SecretRefused
 from component.metrics import Metrics
 from component.outbox_worker import OutboxWorker
@@ -110,11 +110,9 @@ class Gateway:
                 tasks.append(
                     asyncio.create_task(OutboxWorker(transport, host).run(), name=f"{name}-outbox")
                 )
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
             listen_host, listen_port = self.config.http.listen
             try:
-                await web.TCPSite(runner, listen_host, listen_port).start()
+                runner = await serve(app, listen_host, listen_port)
             except OSError as exc:
                 log.critical("cannot listen for HTTP on %s:%s: %s", listen_host, listen_port, exc)
                 return 1
@@ -153,8 +151,15 @@ class Gateway:
         self, tasks: list[asyncio.Task[None]], runner: web.AppRunner | None, store: Store
     ) -> None:
         log.info("shutting down")
-        # Transports first: what they say while closing (leaving rooms, a connection's end)
-        # still has an attached stream to go out on. Then each link says goodbye and closes.
+        # Rooms first: each resource in one is told the service is going (332), and what the
+        # transports say of rooms while closing is dropped. Then transports: what else they
+        # say while closing (a connection's end) still has an attached stream to go out on.
+        # Then each link says goodbye for contacts and the gateway, and closes.
+        for link in self.links.values():
+            try:
+                link.leave_rooms()
+            except Exception:
+                log.exception("%s: could not close rooms", link.component.domain)
         for transport in self.transports:
             try:
                 await transport.stop()

@@ -35,6 +35,7 @@ from component.group_commit import (
 from component.render import with_stable_ids
 from component.set_aside import set_aside_notice
 from component.stanza_bound import bound_fields, needs_link, with_link
+from mappings.outbox import OutboxFull
 from transports.base import (
     GatewayError,
     InboundMessage,
@@ -178,14 +179,18 @@ class Host:
         dedup_key = (
             f"{message.user_jid}|{message.contact}|{message.xmpp_id}" if message.xmpp_id else None
         )
-        item = await self._store.outbox.enqueue(
-            self.transport_name,
-            message.user_jid,
-            message.contact,
-            {"message": dataclasses.asdict(message), "data": data or {}},
-            xmpp_id=message.xmpp_id,
-            dedup_key=dedup_key,
-        )
+        try:
+            item = await self._store.outbox.enqueue(
+                self.transport_name,
+                message.user_jid,
+                message.contact,
+                {"message": dataclasses.asdict(message), "data": data or {}},
+                xmpp_id=message.xmpp_id,
+                dedup_key=dedup_key,
+            )
+        except OutboxFull as full:
+            text = f"you have {full.max_waiting} messages waiting here; send more once some left"
+            raise GatewayError(text, "resource-constraint", "wait") from None
         self.outbox_wakeup.set()
         return item is not None
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from component.metrics import Metrics
@@ -16,6 +19,95 @@ from mappings.store import Store
 #: route that forgets to, kept at the largest body any fixed cap allows, so it never buffers
 #: megabytes for a stranger.
 MAX_BODY_BYTES = 64 * 1024
+
+
+#: Connections the listener serves at once; past it, a new one is closed as it comes. An
+#: unfinished request holds what it has sent (up to :data:`MAX_HEADERS` headers of 4 KiB;
+#: about 1 MiB of the gateway's memory each), so this bounds what strangers can hold: 300
+#: connections sending 1 MiB of headers and never ending them grew the gateway by 585 MiB.
+MAX_CONNECTIONS = 128
+#: Headers a request may have, and the longest one; Twilio and hook senders send a dozen or
+#: two short ones, and a reverse proxy adds a few.
+MAX_HEADERS = 32
+MAX_FIELD_BYTES = 4096
+#: What is read from a connection ahead of its handler (aiohttp's default is 256 KiB).
+READ_BUFFER_BYTES = 64 * 1024
+#: Seconds a connection may stay without a request under way, the first one's headers
+#: included (aiohttp's own default is an hour).
+IDLE_SECONDS = 30.0
+
+
+class MalformedRequests(logging.Filter):
+    """A malformed request from outside is the sender's problem, not the gateway's: one
+    DEBUG line, not an ERROR with a traceback, so that strangers cannot fill the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.msg = f"refused a malformed HTTP request: {error.message}"[:200]
+            record.args, record.exc_info, record.exc_text = None, None, None
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+#: aiohttp's per-request logger, with malformed requests quietened.
+request_log = logging.getLogger("component.http.requests")
+request_log.addFilter(MalformedRequests())
+
+
+async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """Start the HTTP listener for ``app``, within :data:`MAX_CONNECTIONS` and the timeouts.
+
+    ``runner.cleanup()`` stops it, as with aiohttp's own sites.
+    """
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        keepalive_timeout=IDLE_SECONDS,
+        max_headers=MAX_HEADERS,
+        max_field_size=MAX_FIELD_BYTES,
+        read_bufsize=READ_BUFFER_BYTES,
+        logger=request_log,
+    )
+    await runner.setup()
+    try:
+        await CappedSite(runner, host, port).start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    return runner
+
+
+class CappedSite(web.TCPSite):
+    """aiohttp's TCP site, closing connections past :data:`MAX_CONNECTIONS` as they come."""
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)  # registers the site, so the runner stops it
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            capped(server, MAX_CONNECTIONS), self._host, self._port
+        )
+
+
+def capped(server: web.Server, limit: int) -> Callable[[], asyncio.BaseProtocol]:
+    """A protocol factory like ``server`` that drops connections past ``limit`` at once."""
+
+    def connection() -> asyncio.BaseProtocol:
+        if len(server.connections) >= limit:
+            return _Refused()
+        return server()
+
+    return connection
+
+
+class _Refused(asyncio.Protocol):
+    """A connection over the cap: closed as it is made, nothing read."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.abort()
 
 
 def make_app(

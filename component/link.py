@@ -11,6 +11,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from component import goodbye
 from component.backoff import Backoff
 
 if TYPE_CHECKING:
@@ -74,13 +75,18 @@ class ComponentLink:
         self._stopping = True
         if self.state == "connected":
             try:
-                await self.component.send_unavailable_to_users()
+                await goodbye.say_goodbye(self.component)
             except Exception:  # the database may be what is failing; still close cleanly
                 log.exception("%s: could not say goodbye to users", self.component.domain)
             await self.component.disconnect(wait=2.0)
         else:
             self.component.cancel_connection_attempt()
         self._resolve("stopped")
+
+    def leave_rooms(self) -> None:
+        """Before the transports stop: every resource in a room is told it is over (332)."""
+        if self.state == "connected" and self.component.muc is not None:
+            goodbye.leave_rooms(self.component.muc)
 
     def _resolve(self, outcome: str) -> None:
         if self._outcome is not None and not self._outcome.done():

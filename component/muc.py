@@ -8,6 +8,10 @@ renders them. The rest lives beside it:
 - room_render.py: room events as presences and messages, one copy per resource;
 - room_invites.py: invitations, both ways;
 - room_queries.py: disco and MAM on room JIDs;
+- room_history.py: the limits a join puts on its history (XEP-0045 §7.2.15);
+- room_occupants.py: self-ping and version on occupants; room_admin.py: moderation;
+- room_directory.py: a server's room list, paged; room_stanza_ids.py: ids kept on echoes;
+- chat_states.py (typing) and goodbye.py (rooms closed at shutdown), beside the router;
 - room_namespaces.py: the namespaces they share.
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -22,12 +27,17 @@ from slixmpp import JID, Message, Presence
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import StanzaBase
 
-from component import room_queries, room_render
+from component import chat_states, room_admin, room_occupants, room_queries, room_render
+from component.room_directory import RoomDirectory
+from component.room_history import HistoryHold, HistoryLimit, parse_limit
 from component.room_invites import Invitations, is_invitation
-from component.room_namespaces import NS_MUC, NS_SID, NS_STANZAS
-from transports.base import GatewayError
+from component.room_members import RoomMembers
+from component.room_namespaces import NS_MAM, NS_MUC, NS_PING, NS_SID, NS_STANZAS
+from component.room_stanza_ids import ForeignStanzaIds
+from transports.base import GatewayError, UserPresence
 from transports.rooms import (
     OccupantPresence,
+    RoomChatState,
     RoomError,
     RoomInvite,
     RoomMessage,
@@ -86,6 +96,12 @@ class MucRouter:
         #: (full JID, room) → the nick this resource has in the room
         self.joined: dict[tuple[str, str], str] = {}
         self.invitations = Invitations(self)
+        self.history = HistoryHold()
+        self.directory = RoomDirectory(self)
+        self.foreign_ids = ForeignStanzaIds()
+        self.members = RoomMembers()
+        #: the gateway is stopping: rooms were closed for every resource (goodbye.py)
+        self.closing = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -93,6 +109,17 @@ class MucRouter:
         return str(self.component.boundjid.bare)
 
     def setup(self) -> None:
+        # Clients that look for MUC services find rooms here (biboumi says the same).
+        network = self.component.network
+        disco = self.component.plugin["xep_0030"]
+        disco.add_identity(
+            category="conference",
+            itype=network.gateway_type,
+            name=network.settings.name or f"Portway {network.title}",
+            jid=JID(self.domain),
+        )
+        for feature in (NS_PING, NS_MAM):  # what its rooms answer, said of the service too
+            disco.add_feature(feature, jid=JID(self.domain))
         self.component.add_event_handler("session_start", self._on_attached)
         self.component.add_event_handler("message_error", self._on_bounce)
         self.component.add_filter("in", self._answer_query)
@@ -104,7 +131,12 @@ class MucRouter:
         self.component.add_event_handler("groupchat_direct_invite", self.invitations.on_direct)
 
     def _answer_query(self, stanza: StanzaBase) -> StanzaBase | None:
-        return room_queries.answer(self, stanza)
+        """IQs to rooms, occupants and servers' JIDs, answered before slixmpp's plugins
+        (which would answer pings and versions for any JID); None when answered."""
+        for answer in (room_queries.answer, room_occupants.answer, room_admin.answer):
+            if answer(self, stanza) is None:
+                return None
+        return self.directory.answer(stanza)
 
     def run_soon(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` in its own task, kept until it ends."""
@@ -174,6 +206,7 @@ class MucRouter:
             if msg["body"]:
                 origin = msg.xml.find(f"{{{NS_SID}}}origin-id")
                 origin_id = origin.get("id") if origin is not None else None
+                self.foreign_ids.remember(msg, str(msg["to"].bare))
                 await self.rooms.send_room_message(
                     sender, room, msg["body"], msg["id"] or None, origin_id
                 )
@@ -210,19 +243,25 @@ class MucRouter:
                 # The MUC element makes it a join even for a resource we count in the room:
                 # its client lost track (its server restarted, say, and we never heard of
                 # that session's end), and a join is owed occupants, history and subject.
-                joining = pres.xml.find(f"{{{NS_MUC}}}x") is not None
+                muc_x = pres.xml.find(f"{{{NS_MUC}}}x")
+                joining = muc_x is not None
                 if current is not None and current != nick:
                     await self.rooms.change_nick(sender, room, nick)  # joined follows the echo
                 if current is None or joining:
                     self.joined[key] = nick
+                    limit = HistoryLimit() if muc_x is None else parse_limit(muc_x, time.time())
+                    self.history.start(key, limit)
                     await self.rooms.join_room(
-                        sender, room, nick, self._max_history(pres), pres["show"], pres["status"]
+                        sender, room, nick, limit.transport_count(), pres["show"], pres["status"]
                     )
-                elif current == nick:
-                    await self.rooms.join_room(sender, room, nick, 0, pres["show"], pres["status"])
+                elif current == nick:  # a new show or status: AWAY only, as biboumi
+                    await self.rooms.user_presence(
+                        UserPresence(sender, room, True, pres["show"] or "", pres["status"] or "")
+                    )
         except GatewayError as exc:
             if ptype != "unavailable" and self.joined.get(key) == nick:
                 self.joined.pop(key, None)
+                self.history.release(key)
             self.error_presence(pres, exc.condition, exc.text, exc.error_type)
         return True
 
@@ -275,19 +314,13 @@ class MucRouter:
         self.joined.pop((full_jid, room), None)
         await self.rooms.leave_room(full_jid, room, "")
 
-    @staticmethod
-    def _max_history(pres: Presence) -> int | None:
-        history = pres.xml.find(f"{{{NS_MUC}}}x/{{{NS_MUC}}}history")
-        if history is None:
-            return None
-        value = history.get("maxstanzas")
-        if value is not None and value.isdigit():
-            return int(value)
-        return None
-
     # -- events from the transport -------------------------------------------------------------
 
     def render(self, event: Any) -> bool:
+        if self.closing and isinstance(
+            event, (OccupantPresence, RoomStatus, RoomSubject, RoomError, RoomChatState)
+        ):
+            return True  # the rooms were closed (332): the transports' goodbyes say no more
         if isinstance(event, OccupantPresence):
             room_render.render_presence(self, event)
         elif isinstance(event, RoomMessage):
@@ -296,6 +329,8 @@ class MucRouter:
             room_render.render_subject(self, event)
         elif isinstance(event, RoomStatus):
             room_render.render_status(self, event)
+        elif isinstance(event, RoomChatState):
+            chat_states.render_room(self, event)
         elif isinstance(event, RoomInvite):
             self.invitations.render(event)
         elif isinstance(event, RoomError) and event.on == "invite":

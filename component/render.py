@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from slixmpp import JID
 from slixmpp.plugins.xep_0082 import format_datetime
 
-from transports.base import ContactPresence, DeliveryReport, InboundMessage
+from component import chat_states
+from transports.base import ContactChatState, ContactPresence, DeliveryReport, InboundMessage
 from transports.rooms import RoomMessage
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ def send_event(component: GatewayComponent, event: Any) -> None:
         send_presence(component, event)
     elif isinstance(event, DeliveryReport):
         send_report(component, event)
+    elif isinstance(event, ContactChatState):
+        chat_states.render_contact(component, event)
     else:
         raise TypeError(f"no renderer for event {type(event).__name__}")
 
@@ -61,25 +64,33 @@ def send_message(component: GatewayComponent, event: InboundMessage) -> None:
     # Written as text rather than built as a slixmpp stanza: messages are most of what a busy
     # gateway sends, and building the stanza objects was the largest cost of sending them.
     # It goes through the same send queue, so it keeps its place among the other stanzas.
+    # no contact: a word from the gateway itself (a message set aside, …)
+    sender = component.contact_jid(event.contact or None, event.resource)
+    muc = component.muc
     component.send(
         message_xml(
             event,
             to=str(JID(event.user_jid)),
-            # no contact: a word from the gateway itself (a message set aside, …)
-            sender=str(component.contact_jid(event.contact or None, event.resource)),
+            sender=str(sender),
             msg_id=event.xmpp_id or new_id(),
             domain=component.domain,
+            # from room/nick: a private message in a room (XEP-0045 §7.5)
+            occupant=bool(event.resource) and muc is not None and muc.room_of(sender) is not None,
         )
     )
 
 
-def message_xml(event: InboundMessage, *, to: str, sender: str, msg_id: str, domain: str) -> str:
+def message_xml(
+    event: InboundMessage, *, to: str, sender: str, msg_id: str, domain: str, occupant: bool = False
+) -> str:
     """An inbound message as a ``<message/>`` of the component stream.
 
     It says what slixmpp's stanza objects would (``tests/unit/test_render.py`` holds it to
     that): empty texts but the subject are left out, one out-of-band URL, the delay and
     stanza id stamped by the gateway's domain. The origin-id (XEP-0359) repeats ``msg_id``:
     the gateway is where this stanza starts, and a copy sent again carries the same one.
+    From a room occupant (``occupant``), it carries the empty muc#user ``<x/>`` that marks
+    a private message in a room (XEP-0045 §7.5), so clients keep it in the room's window.
     """
     parts = [
         f"<message type={_attr(event.message_type)} to={_attr(to)} from={_attr(sender)}"
@@ -102,6 +113,8 @@ def message_xml(event: InboundMessage, *, to: str, sender: str, msg_id: str, dom
         parts.append(
             f'<stanza-id xmlns="urn:xmpp:sid:0" id={_attr(event.remote_id)} by={_attr(domain)} />'
         )
+    if occupant:
+        parts.append('<x xmlns="http://jabber.org/protocol/muc#user" />')
     parts.append(f'<origin-id xmlns="urn:xmpp:sid:0" id={_attr(msg_id)} />')
     parts.append("</message>")
     return "".join(parts)
@@ -124,6 +137,7 @@ def _attr(value: str) -> str:
 
 
 def send_presence(component: GatewayComponent, event: ContactPresence) -> None:
+    component.contacts_shown.note(event)
     presence = component.make_presence(
         pto=event.user_jid,
         pfrom=component.contact_jid(event.contact),
@@ -145,6 +159,6 @@ def send_report(component: GatewayComponent, event: DeliveryReport) -> None:
     error = component.make_message(mto=event.user_jid, mfrom=sender, mtype="error")
     error["id"] = event.xmpp_id
     error["error"]["type"] = "cancel"
-    error["error"]["condition"] = "undefined-condition"
+    error["error"]["condition"] = event.condition
     error["error"]["text"] = event.reason or "the message could not be delivered"
     error.send()

@@ -71,7 +71,7 @@ class Invitations:
                     "send a mediated invitation to the room's bare JID", "bad-request", "modify"
                 )
             for invite in msg.xml.iterfind(f"{{{NS_MUC_USER}}}x/{{{NS_MUC_USER}}}invite"):
-                invitee = self._invitee(invite.get("to", ""))
+                invitee = self._invitee(invite.get("to", ""), room)
                 reason = invite.findtext(f"{{{NS_MUC_USER}}}reason") or ""
                 await self._invite(msg, room, invitee, reason)
         except GatewayError as exc:
@@ -107,9 +107,17 @@ class Invitations:
         except GatewayError as exc:
             router.error_message(msg, exc.condition, exc.text, exc.error_type)
 
-    def _invitee(self, text: str) -> str:
-        """The local part of the JID a mediated invitation names: a contact of this gateway."""
+    def _invitee(self, text: str, room: str) -> str:
+        """The local part of the JID a mediated invitation names: a contact of this gateway.
+
+        A bare nick (``to='bob'``, as biboumi takes it, and as a user types it in a room)
+        names that nick on the room's own server.
+        """
         domain = self.router.domain
+        text = text.strip()
+        if text and not any(c in text for c in "@/%"):
+            server = room.rpartition("%")[2]
+            return self.router.rooms.format_room(f"{text}%{server}")
         jid = _jid(text)
         if jid.domain != domain:
             raise GatewayError(
@@ -145,6 +153,8 @@ class Invitations:
           clients that filter messages from strangers may drop;
         - biboumi does the same, so users and clients that know it see what they expect;
         - both at once would show two prompts for one invitation in clients that take both.
+        ``<invite from>`` is the inviter as an occupant, ``room/inviter``, as biboumi writes
+        it (its own scenarios expect it), not the inviter's contact JID.
         It goes to the bare JID: every client of the user can take it, and the XMPP server
         keeps it offline when none is connected (a persistent room stays joined meanwhile).
         """
@@ -153,17 +163,12 @@ class Invitations:
         msg["id"] = uuid.uuid4().hex
         x = ET.SubElement(msg.xml, f"{{{NS_MUC_USER}}}x")
         invite = ET.SubElement(x, f"{{{NS_MUC_USER}}}invite")
-        invite.set("from", self._inviter_jid(event))
+        invite.set("from", self.router.room_jid(event.room, event.inviter))
         if event.reason:
             ET.SubElement(invite, f"{{{NS_MUC_USER}}}reason").text = event.reason
         name = event.room.rpartition("%")[0] or event.room
         msg["body"] = f"{event.inviter} invites you to {name}: {room}"
         msg.send()
-
-    def _inviter_jid(self, event: RoomInvite) -> str:
-        server = event.room.rpartition("%")[2]
-        local = self.router.rooms.format_room(f"{event.inviter}%{server}")
-        return f"{local}@{self.router.domain}"
 
     def render_refusal(self, event: RoomError) -> None:
         """The foreign side refused an invitation: an error answering the user's last one.

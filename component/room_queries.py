@@ -15,6 +15,7 @@ from slixmpp.xmlstream import StanzaBase
 
 from component.room_namespaces import (
     NS_CLIENT,
+    NS_COMMANDS,
     NS_DATA,
     NS_DELAY,
     NS_DISCO_INFO,
@@ -22,8 +23,11 @@ from component.room_namespaces import (
     NS_FORWARD,
     NS_MAM,
     NS_MUC,
+    NS_MUC_TRAFFIC,
+    NS_PING,
     NS_RSM,
     NS_SID,
+    NS_VERSION,
 )
 from component.room_render import stamp
 from mappings.archive import ArchiveQuery
@@ -32,11 +36,18 @@ from transports.base import GatewayError
 if TYPE_CHECKING:
     from component.muc import MucRouter
 
+NS_ROOMINFO = "http://jabber.org/protocol/muc#roominfo"
+FORM_TYPE = "FORM_TYPE"
+ROOMINFO_OCCUPANTS = "muc#roominfo_occupants"
+
 ROOM_FEATURES = (
     NS_MUC,
     NS_MAM,
     NS_SID,
     NS_DISCO_INFO,
+    NS_PING,
+    NS_VERSION,
+    NS_COMMANDS,
     "muc_open",
     "muc_public",
     "muc_nonanonymous",
@@ -56,7 +67,7 @@ def answer(router: MucRouter, stanza: StanzaBase) -> StanzaBase | None:
     if room is None or stanza["to"].resource:
         return stanza
     if stanza.xml.find(f"{{{NS_DISCO_INFO}}}query") is not None and stanza["type"] == "get":
-        _disco_info(stanza, room)
+        _disco_info(stanza, room, router.members.count(stanza["from"].bare, room))
         return None
     if stanza.xml.find(f"{{{NS_DISCO_ITEMS}}}query") is not None and stanza["type"] == "get":
         reply = stanza.reply(clear=True)
@@ -70,15 +81,32 @@ def answer(router: MucRouter, stanza: StanzaBase) -> StanzaBase | None:
     return stanza
 
 
-def _disco_info(iq: Iq, room: str) -> None:
+def _disco_info(iq: Iq, room: str, occupants: int | None) -> None:
+    """The room's identity and features; once the user is in it, how many occupants it
+    has (XEP-0045 §6.4 muc#roominfo), as biboumi says."""
     reply = iq.reply(clear=True)
     query = ET.SubElement(reply.xml, f"{{{NS_DISCO_INFO}}}query")
+    node = iq.xml.find(f"{{{NS_DISCO_INFO}}}query").get("node")  # type: ignore[union-attr]
+    if node == NS_MUC_TRAFFIC:  # XEP-0045 §6.6: no traffic types beyond the usual
+        query.set("node", node)
+        reply.send()
+        return
     identity = ET.SubElement(query, f"{{{NS_DISCO_INFO}}}identity")
     identity.set("category", "conference")
     identity.set("type", "irc")
-    identity.set("name", room.rpartition("%")[0] or room)
+    channel, _, server = room.rpartition("%")
+    identity.set("name", f"{channel} on {server}" if channel else room)
     for feature in ROOM_FEATURES:
         ET.SubElement(query, f"{{{NS_DISCO_INFO}}}feature").set("var", feature)
+    if occupants is not None:
+        form = ET.SubElement(query, f"{{{NS_DATA}}}x")
+        form.set("type", "result")
+        for var, value in ((FORM_TYPE, NS_ROOMINFO), (ROOMINFO_OCCUPANTS, str(occupants))):
+            field = ET.SubElement(form, f"{{{NS_DATA}}}field")
+            field.set("var", var)
+            if var == FORM_TYPE:
+                field.set("type", "hidden")
+            ET.SubElement(field, f"{{{NS_DATA}}}value").text = value
     reply.send()
 
 

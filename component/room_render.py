@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from slixmpp import Message
 from slixmpp.xmlstream import StanzaBase
 
+from component import room_stanza_ids
 from component.room_namespaces import NS_DELAY, NS_MUC_USER, NS_SID
 from transports.rooms import OccupantPresence, RoomError, RoomMessage, RoomStatus, RoomSubject
 
@@ -37,6 +38,9 @@ def message(
 
 def render_presence(router: MucRouter, event: OccupantPresence) -> None:
     occupant = event.occupant
+    leaving = event.is_self and not event.available and not event.new_nick
+    if not leaving:
+        router.members.note(event)
     for resource in event.resources:
         key = (f"{event.user_jid}/{resource}", event.room)
         if event.is_self and not event.available:
@@ -44,6 +48,7 @@ def render_presence(router: MucRouter, event: OccupantPresence) -> None:
                 router.joined[key] = event.new_nick
             else:
                 router.joined.pop(key, None)
+                router.history.release(key)
         pres = router.component.make_presence(
             pto=f"{event.user_jid}/{resource}",
             pfrom=router.room_jid(event.room, occupant.nick),
@@ -54,28 +59,59 @@ def render_presence(router: MucRouter, event: OccupantPresence) -> None:
         if event.status:
             pres["status"] = event.status
         x = ET.SubElement(pres.xml, f"{{{NS_MUC_USER}}}x")
-        item = ET.SubElement(x, f"{{{NS_MUC_USER}}}item")
-        item.set("affiliation", occupant.affiliation)
-        item.set("role", "none" if not event.available else occupant.role)
-        if event.new_nick:
-            item.set("nick", event.new_nick)
-        codes = []
-        if event.is_self and event.available:
-            codes.append("100")
-        if event.is_self:
-            codes.append("110")
-        if event.new_nick:
-            codes.append("303")
-        if event.kicked:
-            codes.append("307")
-        for code in codes:
+        occupant_item(router, x, event)
+        for code in status_codes(event):
             ET.SubElement(x, f"{{{NS_MUC_USER}}}status").set("code", code)
         pres.send()
+    if leaving and not any(
+        room == event.room and jid.startswith(f"{event.user_jid}/") for jid, room in router.joined
+    ):
+        router.members.forget(event.user_jid, event.room)  # the user's last resource left
+
+
+def occupant_item(router: MucRouter, x: ET.Element, event: OccupantPresence) -> None:
+    """The ``<item/>``: role, affiliation, the real JID (the room is non-anonymous), and who
+    removed the occupant and why (XEP-0045 §9.2, §9.1: ``<actor nick/>``, ``<reason/>``)."""
+    occupant = event.occupant
+    item = ET.SubElement(x, f"{{{NS_MUC_USER}}}item")
+    item.set("affiliation", "outcast" if event.banned else occupant.affiliation)
+    item.set("role", "none" if not event.available else occupant.role)
+    if occupant.address:
+        # profanity (and others) take status 100 at its word and crash on an item without one.
+        item.set("jid", str(router.component.contact_jid(occupant.address, occupant.identity)))
+    if event.new_nick:
+        item.set("nick", event.new_nick)
+    if event.kicked or event.banned:
+        if event.actor:
+            ET.SubElement(item, f"{{{NS_MUC_USER}}}actor").set("nick", event.actor)
+        if event.reason:
+            ET.SubElement(item, f"{{{NS_MUC_USER}}}reason").text = event.reason
+
+
+def status_codes(event: OccupantPresence) -> list[str]:
+    """XEP-0045 status codes: 100 non-anonymous, 110 self, 210 nick assigned by the service,
+    301 banned, 303 nick change, 307 kicked."""
+    codes = []
+    if event.is_self and event.available:
+        codes.append("100")
+    if event.is_self:
+        codes.append("110")
+    if event.is_self and event.available and event.nick_assigned:
+        codes.append("210")
+    if event.banned:
+        codes.append("301")
+    if event.new_nick:
+        codes.append("303")
+    if event.kicked and not event.banned:
+        codes.append("307")
+    return codes
 
 
 def render_message(router: MucRouter, event: RoomMessage) -> None:
     room_bare = router.room_jid(event.room)
+    foreign = router.foreign_ids.take(event.user_jid, event.xmpp_id) if event.xmpp_id else []
     for resource in event.resources:
+        key = (f"{event.user_jid}/{resource}", event.room)
         msg = message(router, event.user_jid, resource, router.room_jid(event.room, event.nick))
         msg["id"] = event.xmpp_id or event.stanza_id or uuid.uuid4().hex
         msg["body"] = event.body
@@ -85,15 +121,21 @@ def render_message(router: MucRouter, event: RoomMessage) -> None:
             sid = ET.SubElement(msg.xml, f"{{{NS_SID}}}stanza-id")
             sid.set("id", event.stanza_id)
             sid.set("by", room_bare)
+        room_stanza_ids.add(msg, foreign)
         if event.timestamp is not None:
             delay = ET.SubElement(msg.xml, f"{{{NS_DELAY}}}delay")
             delay.set("stamp", stamp(event.timestamp))
             delay.set("from", room_bare)
+            if router.history.take(key, event.timestamp, msg):
+                continue  # the join's history, sent within its limits when the join ends
+        else:
+            router.history.release(key)
         msg.send()
 
 
 def render_subject(router: MucRouter, event: RoomSubject) -> None:
     for resource in event.resources:
+        router.history.release((f"{event.user_jid}/{resource}", event.room))  # the join ends
         msg = message(router, event.user_jid, resource, router.room_jid(event.room, event.nick))
         ET.SubElement(msg.xml, f"{{{msg.namespace}}}subject").text = event.subject
         msg.send()
@@ -112,8 +154,9 @@ def render_error(router: MucRouter, event: RoomError) -> None:
         to = f"{event.user_jid}/{resource}" if resource else event.user_jid
         stanza: StanzaBase
         if event.on == "message":
+            # A private message's error (a nick): from room/nick, where it was sent.
             stanza = router.component.make_message(
-                mto=to, mfrom=router.room_jid(event.room), mtype="error"
+                mto=to, mfrom=router.room_jid(event.room, event.nick), mtype="error"
             )
             if event.xmpp_id:
                 stanza["id"] = event.xmpp_id
@@ -121,6 +164,7 @@ def render_error(router: MucRouter, event: RoomError) -> None:
             nick = event.nick or router.joined.get((to, event.room), "")
             if event.on == "join":
                 router.joined.pop((to, event.room), None)
+                router.history.release((to, event.room))
             stanza = router.component.make_presence(
                 pto=to, pfrom=router.room_jid(event.room, nick), ptype="error"
             )

@@ -9,6 +9,27 @@ from slixmpp.xmlstream import ElementBase
 
 from transports.base import Form
 
+#: slixmpp's ``<error/>`` plugin is in this namespace whatever the stream's
+CLIENT_ERROR = "{jabber:client}error"
+
+
+def errors_in_stream_namespace(stanza: Any) -> Any:
+    """An outgoing filter: a stanza's ``<error/>`` in the namespace of the stanza itself.
+
+    slixmpp builds every ``<error/>`` in ``jabber:client``, so on a component stream (whose
+    stanzas are in ``jabber:component:accept``) it went out as ``<error
+    xmlns='jabber:client'>``, an element the receiving server does not take for the
+    stanza's error: RFC 6120 §4.8.3 wants it in the stream's content namespace.
+    """
+    namespace = getattr(stanza, "namespace", "")
+    xml = getattr(stanza, "xml", None)
+    if xml is None or not namespace or namespace == "jabber:client":
+        return stanza
+    for child in xml:
+        if child.tag == CLIENT_ERROR:
+            child.tag = f"{{{namespace}}}error"
+    return stanza
+
 
 class GatewayQuery(ElementBase):
     """XEP-0100 ``jabber:iq:gateway``: a prompt, and translating an address into a JID."""

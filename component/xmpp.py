@@ -19,9 +19,10 @@ from slixmpp.xmlstream import register_stanza_plugin
 from slixmpp.xmlstream.handler import CoroutineCallback
 from slixmpp.xmlstream.matcher import StanzaPath
 
-from component import render
+from component import chat_states, render, stanzas
 from component.commands import ContactCommands
 from component.core_commands import core_commands
+from component.goodbye import ContactsShown
 from component.occupancy import RoomOccupancy
 from component.ordering import InArrivalOrder
 from component.outgoing import OutgoingStream
@@ -75,6 +76,7 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
         self.privileged_roster = False
         self.muc: MucRouter | None = None
         self.occupancy = RoomOccupancy(self)
+        self.contacts_shown = ContactsShown()  # for the goodbye at shutdown (goodbye.py)
         self._in_order = InArrivalOrder()
         # We answer subscriptions and probes ourselves, from the store.
         self.del_event_handler("presence_probe", self._handle_probe)
@@ -84,6 +86,7 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
         # probes with it. We answer probes ourselves, and for a gateway that is a stanza
         # kept per user and per room occupant shown: most of what a connected user costs.
         self.del_filter("out", self.roster._save_last_status)
+        self.add_filter("out", stanzas.errors_in_stream_namespace)
         self._register_plugins()
         self._register_handlers()
         if transport.supports_rooms:
@@ -141,6 +144,7 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
         # slixmpp raises "message" for every message with a body, groupchat included.
         self.add_event_handler("message", self._on_message)
         self.add_event_handler("presence", self._on_presence)
+        chat_states.install(self)  # bodiless: slixmpp raises no "message" for them
         self.add_event_handler("privileges_advertised", self._on_privileges)
         self.add_event_handler("session_start", self._on_session_start)
         self._commands = [*self.network.commands(), *core_commands(self)]
@@ -200,14 +204,6 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
             str(perm.roster) in ("set", "both") for perm in permissions.values()
         )
         log.info("%s: roster privilege granted: %s", self.domain, self.privileged_roster)
-
-    async def send_unavailable_to_users(self) -> None:
-        """On shutdown: every subscribed (registered) or online user sees the gateway go
-        offline, and so do the contacts that were shown online to them."""
-        registered = await self.host.store.registrations.list(self.network.name)
-        users = {registration.user_jid for registration in registered} | set(self.online)
-        for user in sorted(users):
-            self.send_presence(pto=user, pfrom=self.domain, ptype="unavailable")
 
     # -- XEP-0100 jabber:iq:gateway ------------------------------------------------------------
 

@@ -37,6 +37,29 @@ MIGRATIONS = [
     );
     CREATE INDEX room_archive_by_room ON room_archive (transport, user_jid, room, id)
     """,
+    # A stanza id is unique per user's room, not in the whole table: it may be the IRC
+    # server's msgid, which every gateway user in that channel hears with the same id.
+    """
+    CREATE TABLE room_archive_per_room (
+        id {id_pk},
+        transport TEXT NOT NULL,
+        user_jid TEXT NOT NULL,
+        room TEXT NOT NULL,
+        stanza_id TEXT NOT NULL,
+        nick TEXT NOT NULL,
+        body TEXT NOT NULL,
+        notice INTEGER NOT NULL DEFAULT 0,
+        created_at {float} NOT NULL,
+        UNIQUE (transport, user_jid, room, stanza_id)
+    );
+    INSERT INTO room_archive_per_room
+        (transport, user_jid, room, stanza_id, nick, body, notice, created_at)
+        SELECT transport, user_jid, room, stanza_id, nick, body, notice, created_at
+        FROM room_archive ORDER BY id;
+    DROP TABLE room_archive;
+    ALTER TABLE room_archive_per_room RENAME TO room_archive;
+    CREATE INDEX room_archive_by_room ON room_archive (transport, user_jid, room, id)
+    """,
 ]
 
 _COLUMNS = "stanza_id, nick, body, notice, created_at"
@@ -45,7 +68,12 @@ _COLUMNS = "stanza_id, nick, body, notice, created_at"
 _INSERT = (
     "INSERT INTO room_archive (transport, user_jid, room, stanza_id, nick, body, notice,"
     " created_at) VALUES (:transport, :user_jid, :room, :stanza_id, :nick, :body, :notice,"
-    " :created_at)"
+    " :created_at) ON CONFLICT DO NOTHING"
+)
+#: The row a stanza id names, in the queried room only (ids are unique per room).
+_ROW_OF = (
+    "(SELECT id FROM room_archive WHERE transport = :transport AND user_jid = :user_jid"
+    " AND room = :room AND stanza_id = :{})"
 )
 
 
@@ -96,15 +124,19 @@ class RoomArchive:
         *,
         notice: bool = False,
         timestamp: float | None = None,
+        stanza_id: str | None = None,
     ) -> ArchivedMessage:
         """Keep a line; it is written shortly after, in one transaction with the lines kept
         meanwhile (one transaction per line made the database the bottleneck of a busy room).
 
         Its stanza id is known at once, so the caller can deliver the line without waiting.
         Reads (:meth:`last`, :meth:`query`) first wait for what is pending, so they see it.
+        ``stanza_id`` is the origin's id when it has one (an IRC msgid), else a new one; a
+        line kept twice under one id (a replay) is kept once. ``timestamp``: the origin's
+        time (IRC server-time), else now.
         """
         message = ArchivedMessage(
-            stanza_id=str(uuid.uuid4()),
+            stanza_id=stanza_id or str(uuid.uuid4()),
             nick=nick,
             body=body,
             timestamp=time.time() if timestamp is None else timestamp,
@@ -193,10 +225,10 @@ class RoomArchive:
             where.append("nick = :with_nick")
             params["with_nick"] = query.with_nick
         if query.after:
-            where.append("id > (SELECT id FROM room_archive WHERE stanza_id = :after)")
+            where.append("id > " + _ROW_OF.format("after"))
             params["after"] = query.after
         if query.before:
-            where.append("id < (SELECT id FROM room_archive WHERE stanza_id = :before)")
+            where.append("id < " + _ROW_OF.format("before"))
             params["before"] = query.before
         backwards = query.before is not None
         limit = max(0, min(query.max, 500))

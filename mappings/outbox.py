@@ -22,6 +22,18 @@ if TYPE_CHECKING:
     from mappings.store import Store
 
 PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
+#: Messages one user may have waiting in one transport's outbox. A destination that does not
+#: answer (a hook's url, Twilio in an outage) keeps each message for a day of retries, and a
+#: client sends as fast as its server relays: without a bound one user filled the database.
+MAX_WAITING_PER_USER = 1000
+
+
+class OutboxFull(Exception):
+    """The user has as many messages waiting in a transport's outbox as allowed."""
+
+    def __init__(self, max_waiting: int) -> None:
+        super().__init__(max_waiting)
+        self.max_waiting = max_waiting
 
 
 @dataclass(frozen=True)
@@ -84,25 +96,37 @@ class Outbox:
         xmpp_id: str | None = None,
         dedup_key: str | None = None,
         now: float | None = None,
+        max_waiting: int = MAX_WAITING_PER_USER,
     ) -> OutboxItem | None:
-        """Store a message for delivery; ``None`` when ``dedup_key`` was seen before."""
+        """Store a message for delivery; ``None`` when ``dedup_key`` was seen before.
+
+        Raises :class:`OutboxFull` when the user already has ``max_waiting`` messages of this
+        transport waiting (pending or being sent).
+        """
         now = time.time() if now is None else now
         try:
             async with self._store.transaction() as conn:
                 if self._store.is_postgres:
                     # Ids of one conversation must follow commit order, or a later message
-                    # could be claimed before an earlier one is visible (several processes).
+                    # could be claimed before an earlier one is visible (several processes);
+                    # and the bound below must see the user's other messages. So one user's
+                    # messages to a transport are stored one at a time.
                     await conn.execute(
-                        text("SELECT pg_advisory_xact_lock(hashtextextended(:conversation, 0))"),
-                        {"conversation": f"{transport}|{user_jid}|{contact}"},
+                        text("SELECT pg_advisory_xact_lock(hashtextextended(:user, 0))"),
+                        {"user": f"{transport}|{user_jid}"},
                     )
+                # The bound is checked in the statement that inserts, so that messages
+                # arriving together cannot all pass it before any is stored.
                 row = (
                     await conn.execute(
                         text(
                             "INSERT INTO outbox (transport, user_jid, contact, xmpp_id, dedup_key,"
                             " payload, state, attempts, next_attempt_at, created_at, updated_at)"
-                            " VALUES (:transport, :user_jid, :contact, :xmpp_id, :dedup_key,"
-                            " :payload, :state, 0, :now, :now, :now)"
+                            " SELECT :transport, :user_jid, :contact, :xmpp_id, :dedup_key,"
+                            " :payload, :state, 0, :now, :now, :now"
+                            " WHERE (SELECT count(*) FROM outbox WHERE transport = :transport"
+                            " AND user_jid = :user_jid AND state IN (:state, :sending))"
+                            " < :max_waiting"
                             f" RETURNING {_COLUMNS}"
                         ),
                         {
@@ -113,13 +137,16 @@ class Outbox:
                             "dedup_key": dedup_key,
                             "payload": dumps(payload),
                             "state": PENDING,
+                            "sending": SENDING,
                             "now": now,
+                            "max_waiting": max_waiting,
                         },
                     )
                 ).first()
         except IntegrityError:
             return None
-        assert row is not None
+        if row is None:
+            raise OutboxFull(max_waiting)
         return _item(row)
 
     async def claim(

@@ -236,6 +236,17 @@ class InboundMessage:
     resource: str | None = None  # resource of the contact JID, if any
 
 
+@event_kind("chat-state")
+@dataclass(frozen=True)
+class ContactChatState:
+    """A contact is typing, paused or stopped (XEP-0085; IRCv3 ``+typing``)."""
+
+    user_jid: str
+    contact: str
+    state: str  # composing, paused, active
+    resource: str | None = None
+
+
 @event_kind("presence")
 @dataclass(frozen=True)
 class ContactPresence:
@@ -258,6 +269,8 @@ class DeliveryReport:
     xmpp_id: str
     delivered: bool
     reason: str = ""
+    #: the XMPP error condition when not delivered (``item-not-found``: no such nick)
+    condition: str = "undefined-condition"
 
 
 @event_kind("room-post")
@@ -497,6 +510,9 @@ class Transport(ABC):
 
     async def user_presence(self, presence: UserPresence) -> None:
         """A user's presence changed (IRC turns it into AWAY)."""
+
+    async def chat_state(self, from_jid: str, contact: str, state: str) -> None:
+        """The user is typing to a contact (XEP-0085); dropped where the network cannot say."""
 
     # -- the durable outbox -------------------------------------------------------------------
 

@@ -17,14 +17,26 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from mappings.archive import ArchivePage, ArchiveQuery
-from transports.base import event_kind
+from transports.base import GatewayError, UserPresence, event_kind
 
 
 @dataclass(frozen=True)
 class Occupant:
+    """One nick in a room, as XEP-0045 items show it.
+
+    ``address`` is the occupant's own contact address on this transport (a JID local part's
+    worth, e.g. ``bob%irc.example.net``) and ``identity`` the resource that tells its
+    connections apart (``~bob@host.example``): together they are the real JID that rooms
+    announcing themselves non-anonymous must give (clients such as profanity rely on it).
+    ``account`` is the network account the occupant is logged in to, when known.
+    """
+
     nick: str
     role: str = "participant"  # moderator, participant, visitor, none
     affiliation: str = "none"  # owner, admin, member, none, outcast
+    address: str | None = None
+    identity: str | None = None
+    account: str | None = None
 
 
 @event_kind("room-presence")
@@ -33,7 +45,9 @@ class OccupantPresence:
     """Someone is in the room, or left it (``available=False``).
 
     ``is_self`` marks the user's own occupant (status 110). ``new_nick`` with
-    ``available=False`` is a nick change (303); ``kicked`` a kick (307).
+    ``available=False`` is a nick change (303); ``kicked`` a kick (307), by ``actor`` for
+    ``reason``; ``banned`` a ban (301). ``nick_assigned`` says the network gave the user
+    another nick than the one asked for (210), so the client learns its real nick.
     """
 
     user_jid: str
@@ -46,6 +60,10 @@ class OccupantPresence:
     kicked: bool = False
     status: str = ""
     show: str = ""
+    actor: str = ""
+    reason: str = ""
+    banned: bool = False
+    nick_assigned: bool = False
 
 
 @event_kind("room-message")
@@ -67,6 +85,27 @@ class RoomMessage:
     origin_id: str | None = None
     timestamp: float | None = None
     notice: bool = False
+
+
+@event_kind("room-chat-state")
+@dataclass(frozen=True)
+class RoomChatState:
+    """An occupant is typing, paused or stopped (XEP-0085 in a room; IRCv3 ``+typing``)."""
+
+    user_jid: str
+    room: str
+    resources: tuple[str, ...]
+    nick: str
+    state: str  # composing, paused, active
+
+
+@dataclass(frozen=True)
+class RoomListing:
+    """One room of a network's directory (disco#items on the server's JID)."""
+
+    room: str
+    users: int | None = None
+    topic: str = ""
 
 
 @event_kind("room-subject")
@@ -170,3 +209,34 @@ class RoomService(ABC):
     @abstractmethod
     async def room_archive(self, user_jid: str, room: str, query: ArchiveQuery) -> ArchivePage:
         """XEP-0313: the user's archive of this room."""
+
+    # Optional: a transport that cannot do these leaves them, and the user is told so.
+
+    async def moderate(
+        self,
+        full_jid: str,
+        room: str,
+        nick: str,
+        *,
+        role: str | None = None,
+        affiliation: str | None = None,
+        reason: str = "",
+    ) -> None:
+        """XEP-0045 muc#admin: set an occupant's role (kick: ``none``) or affiliation (ban:
+        ``outcast``)."""
+        raise GatewayError("this network has no moderation", "feature-not-implemented")
+
+    async def room_chat_state(self, full_jid: str, room: str, state: str) -> None:
+        """The user is typing (or stopped) in the room; dropped where the network cannot say."""
+
+    async def user_presence(self, presence: UserPresence) -> None:
+        """A joined resource's new show or status in a room (``contact`` is the room): only
+        that (IRC: AWAY), never the join again; dropped where the network cannot say."""
+
+    async def list_rooms(self, user_jid: str, server: str) -> list[RoomListing]:
+        """The rooms a network lists (``server`` is the address of the server's JID)."""
+        raise GatewayError("this network has no room list", "feature-not-implemented")
+
+    async def occupant_version(self, full_jid: str, room: str | None, nick: str) -> str:
+        """The software an occupant (or a contact, with ``room`` None) uses, in words."""
+        raise GatewayError("this network cannot tell", "feature-not-implemented")

@@ -240,9 +240,17 @@ async def test_the_admins_passwords_go_only_to_the_admins_port(world: World) -> 
         )
         await other.wait_for(b"USER ")
         await asyncio.sleep(0.5)
-        for secret in (ADMIN_PASS, ADMIN_SASL, ADMIN_NICKSERV, "PASS ", "CAP ", "AUTHENTICATE"):
+        # CAP LS goes to every server (IRCv3 negotiation carries no secret); SASL must not.
+        for secret in (
+            ADMIN_PASS,
+            ADMIN_SASL,
+            ADMIN_NICKSERV,
+            "PASS ",
+            "CAP REQ sasl",
+            "AUTHENTICATE",
+        ):
             assert secret.encode() not in other.received, other.received
-        assert other.received.startswith(b"NICK alice\r\nUSER ")
+        assert other.received.startswith(b"NICK alice\r\nCAP LS 302\r\nUSER ")
     finally:
         await other.stop()
 

@@ -2,9 +2,9 @@
 
 XMPP → IRC: a mediated invitation (XEP-0045 §7.8.2, to the room) and a direct one (XEP-0249,
 to the contact) both become ``INVITE nick #chan``. IRC → XMPP: an INVITE becomes a mediated
-invitation from the room. Bad invitations get error stanzas, whether the gateway refuses them
-at once or the IRC server later.
-"""
+invitation from the room, whose ``<invite from>`` is ``room/inviter`` (biboumi's form). Bad
+invitations get error stanzas, whether the gateway refuses them at once or the IRC server
+later."""
 
 from __future__ import annotations
 
@@ -173,7 +173,7 @@ async def test_irc_user_invites_the_xmpp_user(world: World) -> None:
     invitation = await alice.expect(is_invitation)
     invite = invitation.xml.find(f"{{{MUC_USER}}}x/{{{MUC_USER}}}invite")
     assert invite is not None
-    assert invite.get("from") == f"bob%irc.localhost@{GW}"
+    assert invite.get("from") == f"{room}/bob"  # room/inviter, as biboumi writes it
     assert invitation["type"] in ("normal", "")
     assert "bob invites you to #secret" in invitation["body"]
     # Mediated only: no direct invitation besides.

@@ -220,7 +220,12 @@ async def test_nick_change_topic_modes_kick_part_and_quit(world: World) -> None:
     alice = world.alice
     await join(alice, ROOM, "alice")
     bob_presence = await alice.expect(is_presence(f"{ROOM}/bob"))
-    assert muc_item(bob_presence) == {"affiliation": "admin", "role": "moderator"}
+    # A real JID, as a non-anonymous room must give: bob's contact JID, user@host as resource.
+    assert muc_item(bob_presence) == {
+        "affiliation": "admin",
+        "role": "moderator",
+        "jid": f"bob%irc.localhost@{GW}/~bob@127.0.0.1",
+    }
 
     # An XMPP nick change becomes /nick; the room sees 303 then the new nick.
     alice.send_raw(f"<presence to='{ROOM}/alice2'/>")

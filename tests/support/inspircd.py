@@ -50,6 +50,9 @@ class Inspircd(ServerProcess):
         self.server_name = server_name
         self.server_password = server_password
         self.link_password = link_password
+        #: WEBIRC password of the gateway (m_cgiirc), and an operator's (OPER tests …)
+        self.webirc_password = "webirc-s3cret"
+        self.oper_password = "oper-s3cret"
         self.host = "127.0.0.1"
         self.plain_port = free_port()
         self.tls_port = free_port()
@@ -86,6 +89,26 @@ class Inspircd(ServerProcess):
 <module name="services_account">
 <module name="spanningtree">
 <module name="sslinfo">
+# IRCv3, as a network that offers it (tests/e2e/test_irc_v3.py); clients opt in with CAP.
+<module name="ircv3">
+<module name="ircv3_accounttag">
+<module name="ircv3_batch">
+<module name="ircv3_capnotify">
+<module name="ircv3_chghost">
+<module name="ircv3_ctctags">
+<module name="ircv3_echomessage">
+<module name="ircv3_invitenotify">
+<module name="ircv3_msgid">
+<module name="ircv3_servertime">
+<module name="namesx">
+<module name="uhnames">
+<module name="chghost">
+<module name="cgiirc">
+<ircv3 accountnotify="yes" awaynotify="yes" extendedjoin="yes">
+<cgihost type="webirc" password="{self.webirc_password}" mask="*@127.0.0.1">
+<class name="tests" commands="*" privs="*" usermodes="*" chanmodes="*">
+<type name="TestOper" classes="tests">
+<oper name="tests" password="{self.oper_password}" host="*@127.0.0.1" type="TestOper">
 
 <sslprofile name="signed" provider="gnutls" certfile="{self.certs.signed.cert}"
             keyfile="{self.certs.signed.key}" dhfile="" hash="sha256" requestclientcert="no">
@@ -105,6 +128,8 @@ class Inspircd(ServerProcess):
 <connect name="locked" allow="127.0.0.1" port="{self.locked_port}"
          password="{self.server_password}" {limits}>
 <connect name="open" allow="127.0.0.1" port="{open_ports}" {limits}>
+# Users a WEBIRC gateway vouches for come from the addresses it gives (fd00::/8 here).
+<connect name="webirc" allow="fd00::/8" port="{self.plain_port}" {limits}>
 
 <link name="{SERVICES_NAME}" ipaddr="127.0.0.1" port="{self.link_port}"
       allowmask="127.0.0.1" sendpass="{self.link_password}" recvpass="{self.link_password}">
@@ -117,7 +142,7 @@ class Inspircd(ServerProcess):
 <files motd="{w}/motd.txt">
 <options prefixquit="Quit: " syntaxhints="no" casemapping="rfc1459">
 <security hideserver="" userstats="Pu" flatlinks="no" hidesplits="no" hideulines="no"
-          hidebans="no" maxtargets="20">
+          hidebans="no" maxtargets="20" announceinvites="all">
 <limits maxnick="30">
 """
 

@@ -8,6 +8,7 @@ import socket
 import pytest
 
 from transports.egress import REFUSED_TEXT, parse_networks
+from transports.irc.casemap import fold
 from transports.irc.connection import ConnectOptions, IrcConnection, RegistrationFailed
 from transports.irc.invites import PendingInvites
 from transports.irc.limits import MAX_PENDING_INVITES, ReplyBudget, one_line, remember
@@ -42,7 +43,7 @@ def test_reply_budget_drops_what_exceeds_it() -> None:
 
 
 def test_pending_invites_are_bounded() -> None:
-    invites = PendingInvites()
+    invites = PendingInvites(fold)
     for number in range(MAX_PENDING_INVITES * 5):
         invites.sent(f"nick{number}", "#chan")
     assert len(invites._waiting) == MAX_PENDING_INVITES

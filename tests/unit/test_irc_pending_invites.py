@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from transports.irc.casemap import ASCII, fold
 from transports.irc.invites import InviteAnswer, PendingInvites
 from transports.irc.protocol import parse_line
 
 
 def test_confirmation_names_the_nick() -> None:
-    invites = PendingInvites()
+    invites = PendingInvites(fold)
     invites.sent("Carol", "#test")
     assert invites
     answer = invites.answer(parse_line(":irc.localhost 341 alice carol #Test"))
@@ -17,7 +18,7 @@ def test_confirmation_names_the_nick() -> None:
 
 
 def test_errors_naming_the_nick_or_only_the_channel() -> None:
-    invites = PendingInvites()
+    invites = PendingInvites(fold)
     invites.sent("ghost", "#test")
     invites.sent("bob", "#test")
     invites.sent("dave", "#other")
@@ -29,12 +30,12 @@ def test_errors_naming_the_nick_or_only_the_channel() -> None:
     assert there is not None and there.condition == "conflict"
     not_op = invites.answer(parse_line(":srv 482 alice #other :You are not channel operator"))
     assert not_op is not None
-    assert (not_op.nick, not_op.channel_key, not_op.condition) == ("dave", "#other", "forbidden")
+    assert (not_op.nick, not_op.channel, not_op.condition) == ("dave", "#other", "forbidden")
     assert not invites
 
 
 def test_replies_to_something_else_are_left_alone() -> None:
-    invites = PendingInvites()
+    invites = PendingInvites(fold)
     invites.sent("carol", "#test")
     # A 482 after a KICK in another channel, a 401 for a private message, other numerics.
     assert invites.answer(parse_line(":srv 482 alice #else :You are not channel operator")) is None
@@ -48,7 +49,16 @@ def test_replies_to_something_else_are_left_alone() -> None:
 
 
 def test_a_reply_without_text_still_reads() -> None:
-    invites = PendingInvites()
+    invites = PendingInvites(fold)
     invites.sent("bob", "#test")
     answer = invites.answer(parse_line(":srv 482 alice #test"))
     assert answer is not None and answer.text == "cannot invite bob to #test: 482"
+
+
+def test_an_ascii_server_keeps_brackets_and_braces_apart() -> None:
+    """CASEMAPPING=ascii (ngIRCd): ``#a{b}`` is another channel than ``#a[b]``."""
+    invites = PendingInvites(lambda name: fold(name, ASCII))
+    invites.sent("Bob", "#a[b]")
+    assert invites.answer(parse_line(":srv 482 alice #a{b} :You are not channel operator")) is None
+    answer = invites.answer(parse_line(":srv 482 alice #A[b] :You are not channel operator"))
+    assert answer is not None and (answer.nick, answer.channel) == ("Bob", "#a[b]")

@@ -13,7 +13,9 @@ from typing import Any, cast
 import pytest
 
 from transports.base import GatewayError
+from transports.irc import user_commands
 from transports.irc.connection import ConnectOptions
+from transports.irc.echoes import Echoes
 from transports.irc.limits import (
     CTCP_REPLY_BURST,
     MAX_PENDING,
@@ -35,6 +37,8 @@ class FakeConnection:
         self.self_prefix = None
         self.closed = False
         self.backlog = 0
+        self.casemapping = "rfc1459"
+        self.echoes = Echoes()
         self.reading = True
 
     def send(self, command: str, *params: str) -> None:
@@ -60,7 +64,7 @@ class Hooks:
         self.events.append(event)
         return True
 
-    def archive_line(self, *args: Any) -> str | None:
+    def archive_line(self, *args: Any, **kwargs: Any) -> str | None:
         return None
 
     async def history(self, *args: Any) -> None:
@@ -87,12 +91,12 @@ async def test_a_ctcp_flood_gets_a_few_replies() -> None:
 
 async def test_a_multi_line_status_is_one_away_line_and_is_sent_again_on_reconnect() -> None:
     made, conn = session()
-    made.set_away("gone for lunch\nback at two\r\n\0or three")
+    user_commands.set_away(made, "gone for lunch\nback at two\r\n\0or three")
     assert conn.sent == ["AWAY :gone for lunch back at two or three"]
     conn.sent.clear()
     await made._registered()  # what a reconnect does
     assert conn.sent == ["AWAY :gone for lunch back at two or three"]
-    made.set_away(None)
+    user_commands.set_away(made, None)
     assert conn.sent[-1] == "AWAY"
 
 

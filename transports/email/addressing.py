@@ -91,6 +91,26 @@ def check_user_local_part(text: str) -> str:
     return local
 
 
+#: Addresses that act for the domain, which users may not choose for themselves (the admin can
+#: still bind them): RFC 2142's network and mail role mailboxes, and the addresses certificate
+#: authorities mail to prove control of a domain (CA/B Forum Baseline Requirements 3.2.2.4.4),
+#: whose holder could get a certificate for the gateway's mail domain.
+ROLE_LOCAL_PARTS = frozenset(
+    {
+        "abuse",
+        "admin",
+        "administrator",
+        "hostmaster",
+        "mailer-daemon",
+        "noc",
+        "postmaster",
+        "root",
+        "security",
+        "webmaster",
+    }
+)
+
+
 def propose_user_local_part(user_jid: str) -> str:
     """The registration form's suggestion: the JID's local part, made fit for an address."""
     node = user_jid.split("@", 1)[0] if "@" in user_jid else ""

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 NAME = "email"
+#: Attachments kept of one mail. A single multipart holds as many parts as its size allows
+#: (a 10 MB mail, some 300,000 one-byte files), each one a served file and a database write
+#: on the store every transport shares; real mail carries a handful. The rest are counted in
+#: a note.
+MAX_ATTACHMENTS = 32
 
 
 class Refused(Exception):
@@ -146,7 +151,12 @@ class MailInbox:
         """Serve each attachment; return the URLs and a note for each one not kept."""
         urls: list[str] = []
         notes: list[str] = []
-        for index, attachment in enumerate(attachments):
+        if len(attachments) > MAX_ATTACHMENTS:
+            notes.append(
+                f"[{len(attachments) - MAX_ATTACHMENTS} more attachments not kept: a mail keeps"
+                f" at most {MAX_ATTACHMENTS}]"
+            )
+        for index, attachment in enumerate(attachments[:MAX_ATTACHMENTS]):
             name = attachment.filename or attachment.content_type
             try:
                 urls.append(

@@ -22,10 +22,13 @@ from transports.base import AddressError
 from transports.email.addressing import normalise_address
 from transports.email.bounces import Bounce, read_bounce
 from transports.email.html_text import html_to_text
+from transports.email.outgoing_mail import MAX_REFERENCES
 from transports.email.quoting import strip_quoted_tail
 
 log = logging.getLogger(__name__)
-_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+#: A message id, at most as long as a mail's line may be (RFC 5322: 998): ids are kept for
+#: good (threading, replies), and a longer one is no id but a way to store megabytes.
+_MESSAGE_ID = re.compile(r"<[^<>\s]{1,996}>")
 #: Where a mail names a charset (Content-Type, RFC 2047 words, RFC 2231 parameters), the two
 #: Python codecs that are no mail charset: punycode decodes in quadratic time (idna uses it),
 #: so a 10 MB mail labelled with it would hold the event loop, and all mail, for hours.
@@ -35,10 +38,16 @@ _SLOW_CHARSET = re.compile(rb'(?i)(=\?|charset\s*=\s*"?|\*=\s*"?)(punycode|idna)
 #: the event loop. Real mail declares a handful; past this, only the headers are read.
 MAX_MULTIPARTS = 64
 _BOUNDARY = re.compile(rb"(?i)boundary\s*\*?\s*=")
+#: Lines that may delimit a MIME part (every delimiter starts a line with ``--``). One
+#: boundary can delimit as many parts as the mail's size allows, and each costs the stdlib
+#: parser about half a millisecond: 20,000 one-byte parts (620 KB) took 13 s of CPU, holding
+#: the GIL the event loop needs. Real mail has a few dozen; past this, only the headers are
+#: read.
+MAX_PARTS = 1000
+#: Characters of a subject kept (it is stored for good, for the "Re:" of replies).
+MAX_SUBJECT = 998
 UNREADABLE = "(this email could not be read)"
-TOO_MANY_PARTS = (
-    f"(this email has more than {MAX_MULTIPARTS} MIME parts: only its headers were read)"
-)
+TOO_MANY_PARTS = "(this email has too many MIME parts: only its headers were read)"
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,10 @@ def read_mail(raw: bytes, *, strip_quotes: bool = False) -> IncomingMail:
     (:data:`MAX_MULTIPARTS`) only the headers are read.
     """
     raw = _SLOW_CHARSET.sub(rb"\1x-refused-\2", raw)  # then read as an unknown charset
-    whole = next(islice(_BOUNDARY.finditer(raw), MAX_MULTIPARTS, None), None) is None
+    whole = (
+        next(islice(_BOUNDARY.finditer(raw), MAX_MULTIPARTS, None), None) is None
+        and raw.count(b"\n--") < MAX_PARTS
+    )
     for mail_policy in (policy.default, policy.compat32):
         try:
             message = BytesParser(policy=mail_policy).parsebytes(raw, headersonly=not whole)
@@ -107,11 +119,11 @@ def _read(message: Message, strip_quotes: bool, whole: bool) -> IncomingMail:
         sender=sender,
         has_from=bool(_header(message, "From")),
         nick=nick,
-        subject=_header(message, "Subject") or None,
+        subject=_header(message, "Subject")[:MAX_SUBJECT] or None,
         text=text,
         message_id=next(iter(_ids(message, "Message-ID")), None),
         in_reply_to=_ids(message, "In-Reply-To"),
-        references=_ids(message, "References"),
+        references=_trimmed(_ids(message, "References")),
         attachments=attachments,
         bounce=bounce,
     )
@@ -151,6 +163,14 @@ def _decoded_words(value: object) -> str:
 
 def _ids(message: Message, name: str) -> tuple[str, ...]:
     return tuple(_MESSAGE_ID.findall(_header(message, name)))
+
+
+def _trimmed(chain: tuple[str, ...]) -> tuple[str, ...]:
+    """References as the gateway keeps them: the root and the nearest ancestors (RFC 5322
+    §3.6.4 allows trimming), as many as its own replies carry."""
+    if len(chain) <= MAX_REFERENCES:
+        return chain
+    return (chain[0], *chain[-(MAX_REFERENCES - 1) :])
 
 
 def _sender(message: Message) -> tuple[str | None, str | None]:

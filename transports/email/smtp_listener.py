@@ -29,6 +29,13 @@ log = logging.getLogger(__name__)
 
 ACCEPTED = "250 2.0.0 Message accepted for delivery"
 TRY_LATER = "451 4.3.0 Temporary failure storing the message; please try again later"
+#: SMTP sessions served at once. A session in DATA holds what it was sent, up to
+#: ``max_message_bytes``, for as long as its sender keeps it alive, so the number of sessions
+#: is what bounds the listener's memory. Sending servers take a 421 as "try again later".
+MAX_SMTP_SESSIONS = 16
+#: Sessions one client address may hold at once, so that one sender keeping its sessions
+#: alive (a byte every few minutes does) cannot shut every other sender out.
+MAX_SMTP_SESSIONS_PER_CLIENT = 4
 
 
 class MailHandler:
@@ -119,14 +126,45 @@ def _read(raw: bytes, strip_quotes: bool, envelope_sender: str | None) -> Incomi
     return mail
 
 
+class CappedSMTP(SMTP):
+    """aiosmtpd's SMTP session, refused with a 421 when ``sessions`` is already full, or
+    already holds :data:`MAX_SMTP_SESSIONS_PER_CLIENT` of the same client address."""
+
+    def __init__(self, handler: MailHandler, sessions: set[CappedSMTP], **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._sessions = sessions
+        self._served = False
+        self.client: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        self.client = str(peer[0]) if peer else None
+        same_client = sum(session.client == self.client for session in self._sessions)
+        if len(self._sessions) >= MAX_SMTP_SESSIONS or same_client >= MAX_SMTP_SESSIONS_PER_CLIENT:
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(b"421 4.3.2 Too many connections; try again later\r\n")
+            transport.close()
+            return
+        self._sessions.add(self)
+        self._served = True
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._served:
+            self._sessions.discard(self)
+            super().connection_lost(error)
+
+
 async def listen(settings: EmailSettings, inbox: MailInbox) -> asyncio.Server:
     """Start the SMTP listener on ``smtp_listen``."""
     handler = MailHandler(settings, inbox)
     host, port = settings.smtp_listen
     loop = asyncio.get_running_loop()
+    sessions: set[CappedSMTP] = set()
     return await loop.create_server(
-        lambda: SMTP(
+        lambda: CappedSMTP(
             handler,
+            sessions,
             data_size_limit=settings.max_message_bytes,
             enable_SMTPUTF8=True,
             hostname=settings.domain,

@@ -128,6 +128,13 @@ class EmailTransport(Transport):
 
     async def register(self, user_jid: str, values: dict[str, Any]) -> Registered:
         local = self.own_address(self.settings, str(values.get("address") or ""))
+        if local in addressing.ROLE_LOCAL_PARTS:
+            raise GatewayError(
+                f"{local}@{self.settings.domain} is reserved for the domain's administrators;"
+                " choose another address",
+                "not-allowed",
+                "modify",
+            )
         name = " ".join(str(values.get("name") or "").split())[:100]
         return Registered(address=local, data={"name": name} if name else {})
 
@@ -154,7 +161,14 @@ class EmailTransport(Transport):
                 "wait",
             )
         envelope, thread = await self._envelope(message, registration)
-        if not await self.host.enqueue(message, {"envelope": envelope.to_data(), "thread": thread}):
+        try:
+            queued = await self.host.enqueue(
+                message, {"envelope": envelope.to_data(), "thread": thread}
+            )
+        except GatewayError:  # too many waiting: this mail was not sent, so not counted
+            self.rate_limit.release(message.user_jid)
+            raise
+        if not queued:
             self.rate_limit.release(message.user_jid)
             return  # the same stanza again: already queued once
         await self.headers.remember(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from transports.irc.channel import fold
+from transports.irc.casemap import fold
 from transports.irc.protocol import UnsafeLine, parse_line, parse_raw_command
 
 #: In a rule's target, the user's own nick (``MODE {nick}``).

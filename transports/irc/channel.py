@@ -8,16 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from transports.irc.casemap import RFC1459, fold
 from transports.irc.modes import NO_MODES, ModeChange, PrefixModes, role_and_affiliation
 from transports.rooms import Occupant
 
 #: Members known per channel: a server that claims more is not believed past this.
 MAX_MEMBERS = 50000
-
-
-def fold(name: str) -> str:
-    """RFC 1459 case folding, the default CASEMAPPING of IRC servers."""
-    return name.lower().replace("[", "{").replace("]", "}").replace("\\", "|").replace("~", "^")
 
 
 @dataclass(slots=True)
@@ -26,10 +22,23 @@ class Member:
 
     nick: str
     modes: frozenset[str] = NO_MODES
+    #: ``user@host`` as IRC shows it (JOIN prefix, userhost-in-names, WHO, CHGHOST)
+    identity: str | None = None
+    #: the services account (extended-join, account-notify, account-tag), when known
+    account: str | None = None
+    #: away (away-notify): every presence of it says so, not only the AWAY line's
+    away: bool = False
 
-    def occupant(self) -> Occupant:
+    def occupant(self, address: str | None = None) -> Occupant:
+        """The member as an XEP-0045 item; ``address`` is its nick's contact address."""
         role, affiliation = role_and_affiliation(self.modes)
-        return Occupant(self.nick, role, affiliation)
+        return Occupant(self.nick, role, affiliation, address, self.identity, self.account)
+
+
+def split_identity(name: str) -> tuple[str, str | None]:
+    """``nick!user@host`` (a prefix, or a userhost-in-names entry) → nick and ``user@host``."""
+    nick, sep, identity = name.partition("!")
+    return nick, (identity if sep and "@" in identity else None)
 
 
 @dataclass
@@ -44,15 +53,28 @@ class Channel:
     topic_by: str = ""
     #: on IRC: JOIN seen and NAMES complete
     joined: bool = False
-    #: NAMES being received (353…366)
+    #: NAMES being received (353…366), then completed by WHO (352…315) while who_pending
     names: dict[str, Member] | None = None
+    who_pending: bool = False
     persistent: bool = False
     #: the xmpp id of the last message sent here, for 404 (cannot send) errors
     last_xmpp_id: str | None = None
+    #: the server's CASEMAPPING, which folds the channel's key and its members' keys
+    casemapping: str = RFC1459
 
     @property
     def key(self) -> str:
-        return fold(self.name)
+        return fold(self.name, self.casemapping)
+
+    def fold(self, nick: str) -> str:
+        return fold(nick, self.casemapping)
+
+    def remap(self, casemapping: str) -> None:
+        """The server announced its CASEMAPPING (005): fold the keys again by it."""
+        self.casemapping = casemapping
+        self.members = {self.fold(m.nick): m for m in self.members.values()}
+        if self.names is not None:
+            self.names = {self.fold(m.nick): m for m in self.names.values()}
 
     @property
     def wanted(self) -> bool:
@@ -64,22 +86,28 @@ class Channel:
         return tuple(sorted(r for r in self.resources if r not in self.awaiting))
 
     def member(self, nick: str) -> Member | None:
-        return self.members.get(fold(nick))
+        return self.members.get(self.fold(nick))
 
-    def add(self, nick: str, modes: frozenset[str] = NO_MODES) -> Member:
-        member = Member(nick, modes)
-        if len(self.members) < MAX_MEMBERS or fold(nick) in self.members:
-            self.members[fold(nick)] = member
+    def add(
+        self, nick: str, modes: frozenset[str] = NO_MODES, identity: str | None = None
+    ) -> Member:
+        member = Member(nick, modes, identity)
+        if len(self.members) < MAX_MEMBERS or self.fold(nick) in self.members:
+            self.members[self.fold(nick)] = member
+        if self.names is not None and len(self.names) < MAX_MEMBERS:
+            self.names[self.fold(nick)] = member  # joined while the list is read: keep it
         return member
 
     def remove(self, nick: str) -> Member | None:
-        return self.members.pop(fold(nick), None)
+        if self.names is not None:
+            self.names.pop(self.fold(nick), None)
+        return self.members.pop(self.fold(nick), None)
 
     def rename(self, old: str, new: str) -> Member | None:
-        member = self.members.pop(fold(old), None)
+        member = self.members.pop(self.fold(old), None)
         if member is not None:
             member.nick = new
-            self.members[fold(new)] = member
+            self.members[self.fold(new)] = member
         return member
 
     def start_names(self) -> None:
@@ -89,9 +117,15 @@ class Channel:
         if self.names is None:
             self.names = {}
         for entry in entries:
-            nick, modes = prefix.split_name(entry)
+            name, modes = prefix.split_name(entry)
+            nick, identity = split_identity(name)
             if nick and len(self.names) < MAX_MEMBERS:
-                self.names[fold(nick)] = Member(nick, modes)
+                known = self.members.get(self.fold(nick))
+                if identity is None and known is not None:
+                    identity = known.identity  # NAMES without userhost-in-names: keep it
+                account = known.account if known is not None else None
+                away = known.away if known is not None else False
+                self.names[self.fold(nick)] = Member(nick, modes, identity, account, away)
 
     def end_names(self) -> tuple[list[Member], list[Member], list[Member]]:
         """Adopt the NAMES list; return (left, arrived, changed) against the previous one."""
@@ -108,7 +142,11 @@ class Channel:
         return left, arrived, changed
 
     def apply_modes(self, changes: list[ModeChange], prefix: PrefixModes) -> list[Member]:
-        """Apply status-mode changes; return the members whose role or affiliation changed."""
+        """Apply status-mode changes; return the members whose status modes changed.
+
+        As biboumi, each is shown to the room again, even when its role stays (``-v`` on
+        an op): clients see the change, and the MODE line is shown as well.
+        """
         touched: list[Member] = []
         for change in changes:
             if change.mode not in prefix.modes or change.argument is None:
@@ -116,13 +154,13 @@ class Channel:
             member = self.member(change.argument)
             if member is None:
                 continue
-            before = role_and_affiliation(member.modes)
+            before_modes = member.modes
             modes = set(member.modes)
             if change.adding:
                 modes.add(change.mode)
             else:
                 modes.discard(change.mode)
             member.modes = frozenset(modes) if modes else NO_MODES
-            if role_and_affiliation(member.modes) != before and member not in touched:
+            if member.modes != frozenset(before_modes) and member not in touched:
                 touched.append(member)
         return touched

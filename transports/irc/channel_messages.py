@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from transports.base import GatewayError
-from transports.irc.channel import Channel, fold
+from transports.irc.channel import Channel
 from transports.irc.pending import PendingLine, check_backlog, wait_for_connection
 from transports.irc.protocol import IrcLine
-from transports.irc.text import body_from_xmpp, split_message
+from transports.irc.tags import replayed
+from transports.irc.text import body_from_xmpp, body_to_xmpp, split_message
 from transports.rooms import RoomError, RoomMessage, RoomSubject
 
 if TYPE_CHECKING:
@@ -32,6 +33,10 @@ async def say(
     resource = full_jid.partition("/")[2]
     if channel is None or resource not in channel.resources:
         raise GatewayError("you are not in this room; join it first", "not-acceptable")
+    if body == "/mode" or body.startswith("/mode "):
+        # As biboumi: a mode change typed in the room; the server's MODE echo shows it.
+        session.command("MODE", channel.name, *body[len("/mode") :].split())
+        return
     item = PendingLine(channel.key, body, xmpp_id, origin_id, full_jid, True)
     if not (channel.joined and session.connected):
         wait_for_connection(session, item)
@@ -41,21 +46,39 @@ async def say(
 
 
 async def say_now(session: ServerSession, channel: Channel, item: PendingLine) -> None:
+    """Send the user's message, and echo it to the room as IRC carries it: one line each.
+
+    As biboumi: the first line's echo keeps the client's ids (so the client recognises
+    its message); the others are new messages, with ids of their own.
+    """
     assert session.conn is not None
     text = body_from_xmpp(item.body)
-    for line in split_message(
+    lines = split_message(
         "PRIVMSG",
         channel.name,
         text.body,
         prefix=session.conn.self_prefix,
         action=text.action,
         encoding=session.options.encoding,
-    ):
+    )
+    for line in lines:
         session.conn.send("PRIVMSG", channel.name, line)
     channel.last_xmpp_id = item.xmpp_id
-    await room_message(
-        session, channel, session.nick, item.body, xmpp_id=item.xmpp_id, origin_id=item.origin_id
-    )
+    if session.conn.has_cap("echo-message"):
+        # The server's echoes are shown instead (notifications.on_echo), with these ids.
+        session.conn.echoes.expect(channel.key, len(lines), item.xmpp_id, item.origin_id)
+        return
+    echoes = [item.body] if len(lines) <= 1 else [body_to_xmpp(line) for line in lines]
+    for index, echo in enumerate(echoes):
+        first = index == 0
+        await room_message(
+            session,
+            channel,
+            session.nick,
+            echo,
+            xmpp_id=item.xmpp_id if first else None,
+            origin_id=item.origin_id if first else None,
+        )
 
 
 async def room_message(
@@ -67,10 +90,21 @@ async def room_message(
     notice: bool = False,
     xmpp_id: str | None = None,
     origin_id: str | None = None,
+    msgid: str | None = None,
+    sent_at: float | None = None,
 ) -> None:
-    """A line said in the channel: archived, then shown to every resource in the room."""
+    """A line said in the channel: archived, then shown to every resource in the room.
+
+    ``msgid`` is the server's id (IRCv3), the stanza id when the archive gives none;
+    ``sent_at`` its server-time; shown as a delay only for a replayed line (tags.replayed).
+    """
     room = session.room(channel)
-    stanza_id = session.hooks.archive_line(session.user_jid, room, nick, body, notice)
+    stanza_id = (
+        session.hooks.archive_line(
+            session.user_jid, room, nick, body, notice, timestamp=sent_at, msgid=msgid
+        )
+        or msgid
+    )
     if channel.present():
         await session.hooks.deliver_event(
             RoomMessage(
@@ -82,6 +116,7 @@ async def room_message(
                 stanza_id,
                 xmpp_id,
                 origin_id,
+                timestamp=replayed(sent_at),
                 notice=notice,
             )
         )
@@ -89,13 +124,13 @@ async def room_message(
 
 async def on_topic_reply(session: ServerSession, line: IrcLine) -> None:
     """332 RPL_TOPIC: the topic at join, shown when the join completes."""
-    channel = session.channels.get(fold(line.param(1)))
+    channel = session.channels.get(session.fold(line.param(1)))
     if channel is not None:
         channel.topic = line.param(2)
 
 
 async def on_topic(session: ServerSession, line: IrcLine) -> None:
-    channel = session.channels.get(fold(line.param(0)))
+    channel = session.channels.get(session.fold(line.param(0)))
     if channel is None:
         return
     channel.topic, channel.topic_by = line.param(1), line.nick
@@ -105,17 +140,6 @@ async def on_topic(session: ServerSession, line: IrcLine) -> None:
                 session.user_jid, session.room(channel), channel.present(), channel.topic, line.nick
             )
         )
-
-
-async def on_cannot_send(session: ServerSession, line: IrcLine) -> None:
-    """404 ERR_CANNOTSENDTOCHAN: an error answering the user's last message there."""
-    channel = session.channels.get(fold(line.param(1)))
-    if channel is None:
-        await session.server_reply(line)
-        return
-    await refused(
-        session, channel, "message", "forbidden", line.param(2), xmpp_id=channel.last_xmpp_id
-    )
 
 
 async def refused(

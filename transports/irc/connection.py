@@ -13,16 +13,19 @@ before it, and otherwise behind the throttle, on a timer; silence is watched by 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import ssl
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 
-from transports.egress import REFUSED_TEXT, Network, RefusedDestination, resolve_allowed
+from transports.egress import REFUSED_TEXT, RefusedDestination, resolve_allowed
+from transports.irc import identd
+from transports.irc.caps import Capabilities
+from transports.irc.casemap import RFC1459, casemapping, fold
+from transports.irc.echoes import Echoes
 from transports.irc.modes import DEFAULT_CHANMODES, DEFAULT_PREFIX, PrefixModes
+from transports.irc.pacing import gate
 from transports.irc.protocol import (
     IrcLine,
     UnsafeLine,
@@ -31,60 +34,25 @@ from transports.irc.protocol import (
     encode_line,
     parse_line,
 )
+from transports.irc.registration import (  # ConnectOptions: re-exported
+    NICK_ATTEMPTS,
+    ConnectOptions,
+    RegistrationFailed,
+    next_nick,
+    refusal,
+)
 from transports.irc.throttle import TokenBucket
+from transports.irc.webirc import webirc_params
 
 log = logging.getLogger(__name__)
 
 #: Silence after which we PING the server, and then give up on it.
 IDLE_PING_SECONDS = 90.0
 IDLE_GIVE_UP_SECONDS = 60.0
-NICK_ATTEMPTS = 6
 #: A partial line longer than this is dropped, up to its end: no valid line is that long.
 MAX_READ_LINE = 65536
 #: In the outgoing queue: close once everything before it is written (after a QUIT).
 _CLOSE = b""
-
-
-class RegistrationFailed(Exception):
-    """The server would not let us in (bad password, SASL refused, banned, …), in words.
-
-    ``final`` says that trying again with the same settings cannot help: a refused password
-    or certificate stays refused, so the user should hear of it now rather than after every
-    reconnect attempt; a dropped connection or a full server may do better next time.
-    """
-
-    def __init__(self, reason: str, *, final: bool = False) -> None:
-        super().__init__(reason)
-        self.final = final
-
-
-@dataclass(frozen=True)
-class ConnectOptions:
-    host: str
-    port: int
-    nick: str
-    tls: bool = True
-    verify_cert: bool = True
-    username: str | None = None
-    realname: str | None = None
-    #: secrets: kept out of repr, so that no log line or traceback shows them
-    password: str | None = field(default=None, repr=False)
-    sasl_password: str | None = field(default=None, repr=False)
-    encoding: str = "utf-8"
-    fallback_encoding: str = "latin-1"
-    burst: int | None = 5
-    lines_per_second: float = 2.0
-    #: None: the admin chose this destination, connect to the name. Otherwise the host is
-    #: resolved, each address checked (public, or in these networks), and the connection
-    #: made to a checked address, never to the name again (DNS rebinding).
-    allowed_networks: tuple[Network, ...] | None = None
-
-
-def next_nick(nick: str, attempt: int) -> str:
-    """The nick to try after ``nick`` was refused as in use: ``nick_``, ``nick__``, ``nick2``…"""
-    if attempt <= 2:
-        return nick + "_" * attempt
-    return f"{nick}{attempt}"
 
 
 class IrcConnection(asyncio.Protocol):
@@ -98,6 +66,10 @@ class IrcConnection(asyncio.Protocol):
         self.nick = options.nick
         self.prefix_modes = PrefixModes.parse(DEFAULT_PREFIX)
         self.chanmodes = DEFAULT_CHANMODES
+        #: the server's CASEMAPPING (ISUPPORT); rfc1459 until it says
+        self.casemapping = RFC1459
+        #: the user's lines waiting for their echo (echo-message), oldest first
+        self.echoes = Echoes()
         #: Our own ``nick!user@host`` as others see it, once known (line splitting counts it).
         self.self_prefix: str | None = None
         self.registered = False
@@ -120,9 +92,17 @@ class IrcConnection(asyncio.Protocol):
         self._idle_timer: asyncio.TimerHandle | None = None
         self._welcome: asyncio.Future[None] | None = None
         self._nick_attempts = 0
-        #: capabilities offered so far (CAP LS may take several lines), while registering
-        self._offered: list[str] | None = None
-        self._sasl_done = False
+        self._caps = Capabilities(
+            self._send_now,
+            self._fail,
+            sasl_user=options.username or options.nick,
+            sasl_password=options.sasl_password,
+        )
+        self._gate = gate(
+            options.host, options.port, options.connections_per_second, options.max_connections
+        )
+        self._holding = False
+        self._ports: tuple[int, int] | None = None
         self._closed = False
         self._close_reason = ""
         self._final = False
@@ -140,6 +120,13 @@ class IrcConnection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self._welcome = loop.create_future()
         where = f"{self.options.host}:{self.options.port}"
+        await self._gate.wait_turn()
+        if not self._gate.take():
+            raise RegistrationFailed(
+                f"the gateway already holds {self._gate.max_connections} connections to this "
+                "server, as many as the server allows; try again later"
+            )
+        self._holding = True
         try:
             await asyncio.wait_for(self._open(context), timeout)
         except RefusedDestination:
@@ -151,14 +138,18 @@ class IrcConnection(asyncio.Protocol):
             ) from None
         except ssl.SSLError as exc:
             raise RegistrationFailed(f"TLS handshake with {where} failed: {exc}") from None
+        finally:
+            if self._transport is None:  # never opened: close() will not run
+                self._release()
         if self._closed:  # lost at once
             raise RegistrationFailed(self._close_reason, final=self._final)
-        if self.options.sasl_password:
-            self._offered = []
-            self._send_now("CAP", "LS", "302")
+        if webirc := self.options.webirc_password:
+            # Before anything else: the server decides the user's host on this line.
+            self._send_now("WEBIRC", *webirc_params(self.options.user_jid, webirc))
         if self.options.password:
             self._send_now("PASS", self.options.password)
         self._send_now("NICK", self.nick)
+        self._caps.start()  # before USER: the server holds the registration until CAP END
         username = self.options.username or self.nick
         self._send_now("USER", username, "0", "*", self.options.realname or username)
         try:
@@ -193,9 +184,25 @@ class IrcConnection(asyncio.Protocol):
                 failure = exc
         raise failure or OSError(f"cannot resolve {host}")
 
-    def send(self, command: str, *params: str) -> None:
-        """Send a line, behind the throttle; raises UnsafeLine for CR/LF and the like."""
-        data = self._encode(build_line(command, *params))
+    @property
+    def caps(self) -> frozenset[str]:
+        """The IRCv3 capabilities enabled now (CAP NEW and DEL keep it current)."""
+        return self._caps.enabled
+
+    def has_cap(self, name: str) -> bool:
+        return self._caps.has(name)
+
+    def fold(self, name: str) -> str:
+        """The lookup key of a nick or channel name, by this server's CASEMAPPING."""
+        return fold(name, self.casemapping)
+
+    def send(self, command: str, *params: str, tags: Mapping[str, str] | None = None) -> None:
+        """Send a line, behind the throttle; raises UnsafeLine for CR/LF and the like.
+
+        ``tags`` (client tags such as ``+typing``) are escaped; send them only when the
+        server has ``message-tags`` (``has_cap``), or it would refuse the line.
+        """
+        data = self._encode(build_line(command, *params, tags=tags))
         if self._closed:
             return
         # Straight out when nothing waits before it; else behind the throttle or the socket.
@@ -235,6 +242,7 @@ class IrcConnection(asyncio.Protocol):
             if timer is not None:
                 timer.cancel()
         self._queue = None
+        self._release()
         if self._transport is not None:
             self._transport.close()  # what was written still leaves, then the socket closes
         if self._welcome is not None and not self._welcome.done():
@@ -251,6 +259,7 @@ class IrcConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self._register_ident(transport)
         self._last_read = asyncio.get_running_loop().time()
         self._watch_idle()
         self._pump()
@@ -297,6 +306,22 @@ class IrcConnection(asyncio.Protocol):
     def _encode(self, line: str) -> bytes:
         """Raises UnsafeLine when the encoding would put CR, LF or NUL inside the line."""
         return encode_line(line, self.options.encoding)
+
+    def _register_ident(self, transport: asyncio.Transport) -> None:
+        """Let identd name this connection's user (its IRC username) while it is open."""
+        local, remote = transport.get_extra_info("sockname"), transport.get_extra_info("peername")
+        if isinstance(local, tuple) and isinstance(remote, tuple):
+            self._ports = (local[1], remote[1])
+            identd.register(*self._ports, self.options.username or self.options.nick)
+
+    def _release(self) -> None:
+        """Give back what an open connection holds: its place at the server, its ident."""
+        if self._holding:
+            self._holding = False
+            self._gate.give_back()
+        if self._ports is not None:
+            identd.unregister(*self._ports)
+            self._ports = None
 
     def _send_now(self, command: str, *params: str) -> None:
         """Write past the throttle: PONG and the registration handshake cannot wait."""
@@ -362,12 +387,11 @@ class IrcConnection(asyncio.Protocol):
         if not self.registered:
             if self._registration_step(line):
                 return
-        elif command == "NICK" and line.nick.lower() == self.nick.lower():
-            self.nick = line.param(0)
-            if self.self_prefix:
-                self.self_prefix = self.nick + self.self_prefix[self.self_prefix.index("!") :]
-        elif command == "JOIN" and line.nick.lower() == self.nick.lower() and "!" in line.prefix:
-            self.self_prefix = line.prefix
+        elif command == "CAP":
+            self._caps.on_line(line)  # NEW, DEL, late ACK
+            return
+        elif command in ("NICK", "JOIN", "CHGHOST") and self._is_me(line):
+            self._track_self(line)
         if command == "005":
             self._isupport(line.params[1:-1])
         elif command == "ERROR":
@@ -375,33 +399,28 @@ class IrcConnection(asyncio.Protocol):
         with contextlib.suppress(Exception):
             self._on_line(line)
 
+    def _is_me(self, line: IrcLine) -> bool:
+        full = "!" in line.prefix or line.command == "NICK"  # a JOIN tells our full prefix
+        return full and self.fold(line.nick) == self.fold(self.nick)
+
+    def _track_self(self, line: IrcLine) -> None:
+        """Our own ``nick!user@host``, which line splitting counts, as it changes."""
+        if line.command == "JOIN":
+            self.self_prefix = line.prefix
+        elif line.command == "CHGHOST":
+            self.self_prefix = f"{self.nick}!{line.param(0)}@{line.param(1)}"
+        else:  # NICK
+            self.nick = line.param(0)
+            if self.self_prefix:
+                self.self_prefix = self.nick + self.self_prefix[self.self_prefix.index("!") :]
+
     def _registration_step(self, line: IrcLine) -> bool:
         """Handle a line of the handshake; True when it was only for the handshake."""
         command = line.command
-        last = line.param(len(line.params) - 1)
-        if command == "CAP":
-            self._cap(line.param(1).upper(), line.param(2) == "*", last.split())
+        if self._caps.on_line(line):
             return True
-        if command == "AUTHENTICATE" and line.param(0) == "+":
-            user = self.options.username or self.options.nick
-            secret = self.options.sasl_password or ""
-            payload = base64.b64encode(f"{user}\0{user}\0{secret}".encode()).decode()
-            for start in range(0, len(payload), 400):
-                self._send_now("AUTHENTICATE", payload[start : start + 400])
-            if len(payload) % 400 == 0:
-                self._send_now("AUTHENTICATE", "+")
-            return True
-        if command == "903":
-            self._sasl_done = True
-            self._send_now("CAP", "END")
-            return True
-        if command in ("902", "904", "905", "906"):
-            account = self.options.username or self.options.nick
-            said = "" if last.lower().startswith("sasl authentication failed") else f": {last}"
-            self._fail(f"SASL authentication failed for account {account!r}{said}", final=True)
-            return True
-        if command == "908":
-            return True  # the mechanisms on offer; the 904 that follows says what failed
+        if command == "421" and line.param(1).upper() == "CAP":
+            return True  # a server without CAP: registration goes on without it
         if command in ("433", "436"):
             self._nick_attempts += 1
             if self._nick_attempts > NICK_ATTEMPTS:
@@ -410,52 +429,23 @@ class IrcConnection(asyncio.Protocol):
                 self.nick = next_nick(self.options.nick, self._nick_attempts)
                 self._send_now("NICK", self.nick)
             return True
-        if command == "432":
-            self._fail(f"the server refused the nick {self.nick!r}: {line.param(2)}", final=True)
-            return True
-        if command == "464":
-            what = "wrong" if self.options.password else "missing"
-            self._fail(f"the server password (PASS) is {what}: {last}", final=True)
-            return True
-        if command == "465":
-            self._fail(f"the server refused the connection: {last}", final=True)
-            return True
-        if command == "ERROR":
-            # Also "reconnecting too fast" and the like: not final.
-            self._fail(f"the server refused the connection: {last}")
+        refused = refusal(line, self.options, self.nick)
+        if refused is not None:
+            self._fail(*refused)
             return True
         if command == "001":
-            if self.options.sasl_password and not self._sasl_done:
+            if self.options.sasl_password and not self._caps.sasl_done:
                 # Only a server without CAP gets here: it ignored the SASL request.
                 self._fail("a SASL password is set, but the server does not do SASL", final=True)
                 return True
             self.registered = True
-            self._offered = None
             self.nick = line.param(0) or self.nick
             if self._welcome is not None and not self._welcome.done():
                 self._welcome.set_result(None)
         return False
 
-    def _cap(self, sub: str, more: bool, caps: list[str]) -> None:
-        """CAP negotiation, for SASL only: LS (maybe in several lines), then REQ sasl."""
-        if sub == "LS" and self._offered is not None:
-            self._offered.extend(caps)
-            if more:
-                return
-            offered = {name: value for name, _, value in (c.partition("=") for c in self._offered)}
-            mechanisms = offered.get("sasl")
-            if mechanisms is None:
-                self._fail("a SASL password is set, but the server does not offer SASL", final=True)
-            elif mechanisms and "PLAIN" not in mechanisms.upper().split(","):
-                self._fail(f"the server offers SASL only as {mechanisms}, not PLAIN", final=True)
-            else:
-                self._send_now("CAP", "REQ", "sasl")
-        elif sub == "ACK" and "sasl" in caps:
-            self._send_now("AUTHENTICATE", "PLAIN")
-        elif sub == "NAK":
-            self._fail("the server refused to start SASL (CAP NAK)", final=True)
-
     def _fail(self, reason: str, final: bool = False) -> None:
+        """End the registration with this reason (``final``: retrying cannot help)."""
         self._close_reason = reason
         self._final = final
         self.close(reason)
@@ -467,3 +457,5 @@ class IrcConnection(asyncio.Protocol):
                 self.prefix_modes = PrefixModes.parse(value)
             elif key == "CHANMODES" and value:
                 self.chanmodes = value
+            elif key == "CASEMAPPING":
+                self.casemapping = casemapping(value)

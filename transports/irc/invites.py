@@ -11,12 +11,12 @@ An INVITE from someone on IRC to the user becomes a :class:`RoomInvite`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from transports.base import GatewayError, InboundMessage
 from transports.irc.addressing import IrcAddress
-from transports.irc.channel import fold
 from transports.irc.limits import MAX_PENDING_INVITES, remember
 from transports.irc.protocol import IrcLine
 from transports.rooms import RoomError, RoomInvite, RoomStatus
@@ -38,7 +38,8 @@ NAMING_THE_NICK = ("341", "401", "443")
 @dataclass(frozen=True)
 class InviteAnswer:
     nick: str
-    channel_key: str
+    #: the channel as the user's INVITE named it (its room JID, even once the room is left)
+    channel: str
     condition: str | None  # None: the server passed the invitation on
     text: str
 
@@ -46,28 +47,30 @@ class InviteAnswer:
 class PendingInvites:
     """Invitations sent and not answered yet, by invited nick (one at a time per nick)."""
 
-    __slots__ = ("_waiting",)
+    __slots__ = ("_fold", "_waiting")
 
-    def __init__(self) -> None:
-        #: fold(nick) → (nick, channel key)
+    def __init__(self, fold: Callable[[str], str]) -> None:
+        #: the session's folding (its server's CASEMAPPING)
+        self._fold = fold
+        #: fold(nick) → (nick, channel name)
         self._waiting: dict[str, tuple[str, str]] = {}
 
     def __bool__(self) -> bool:
         return bool(self._waiting)
 
-    def sent(self, nick: str, channel_key: str) -> None:
+    def sent(self, nick: str, channel: str) -> None:
         """Wait for the answer; past the bound, the oldest invitation's answer is not awaited."""
-        remember(self._waiting, fold(nick), (nick, channel_key), MAX_PENDING_INVITES)
+        remember(self._waiting, self._fold(nick), (nick, channel), MAX_PENDING_INVITES)
 
     def answer(self, line: IrcLine) -> InviteAnswer | None:
         """The invitation ``line`` answers, and how; None if it answers none of ours."""
         if line.command != "341" and line.command not in INVITE_ERRORS:
             return None
         if line.command in NAMING_THE_NICK:
-            found = self._waiting.pop(fold(line.param(1)), None)
+            found = self._waiting.pop(self._fold(line.param(1)), None)
         else:
-            channel = fold(line.param(1))
-            nick = next((n for n, (_, key) in self._waiting.items() if key == channel), None)
+            key = self._fold(line.param(1))
+            nick = next((n for n, (_, c) in self._waiting.items() if self._fold(c) == key), None)
             found = self._waiting.pop(nick) if nick is not None else None
         if found is None:
             return None
@@ -82,20 +85,20 @@ class PendingInvites:
 
 def send(session: ServerSession, channel_name: str, nick: str) -> None:
     """INVITE, as an IRC client sends it; the server's answer comes back as an event."""
-    channel = session.channels.get(fold(channel_name))
+    channel = session.channels.get(session.fold(channel_name))
     if channel is None:
         raise GatewayError(f"you are not in {channel_name}; join it first", "not-acceptable")
     if session.conn is None or not session.connected:
         raise GatewayError(f"not connected to {session.server} yet", "service-unavailable", "wait")
     if session.invites is None:
-        session.invites = PendingInvites()
-    session.invites.sent(nick, channel.key)
+        session.invites = PendingInvites(session.fold)
+    session.invites.sent(nick, channel.name)
     session.conn.send("INVITE", nick, channel.name)
 
 
 async def on_invite(session: ServerSession, line: IrcLine) -> None:
     """Someone on IRC invites the user to a channel."""
-    channel = IrcAddress("channel", session.server, fold(line.param(1)))
+    channel = IrcAddress("channel", session.server, line.param(1))  # as written: a JID
     await session.hooks.deliver_event(RoomInvite(session.user_jid, str(channel), line.nick))
 
 
@@ -106,8 +109,8 @@ async def answered(session: ServerSession, line: IrcLine) -> bool:
         return False
     if not session.invites:
         session.invites = None
-    channel = session.channels.get(answer.channel_key)
-    room = session.room_of_key(answer.channel_key)
+    channel = session.channels.get(session.fold(answer.channel))
+    room = str(IrcAddress("channel", session.server, answer.channel))
     if answer.condition is not None:
         await session.hooks.deliver_event(
             RoomError(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from transports.base import DeliveryReport, GatewayError
 from transports.irc.limits import MAX_OUTGOING_BACKLOG, MAX_PENDING
-from transports.rooms import RoomError
+from transports.rooms import Occupant, OccupantPresence, RoomError
 
 if TYPE_CHECKING:
     from transports.irc.session import ServerSession
@@ -29,6 +29,8 @@ class PendingLine:
     origin_id: str | None
     full_jid: str
     in_room: bool
+    #: a raw command to the server's JID (``body`` is the checked line)
+    raw: bool = False
 
 
 def wait_for_connection(session: ServerSession, item: PendingLine) -> None:
@@ -60,10 +62,13 @@ async def fail_all(session: ServerSession, text: str) -> None:
     """The server is gone for good: every waiting line comes back as an error."""
     for item in session.pending:
         if item.in_room:
+            channel = session.channels.get(item.target)
+            if channel is None:  # left: its lines were dropped already (drop_for_channel)
+                continue
             await session.hooks.deliver_event(
                 RoomError(
                     session.user_jid,
-                    session.room_of_key(item.target),
+                    session.room(channel),
                     (item.full_jid.partition("/")[2],),
                     "message",
                     "remote-server-timeout",
@@ -74,7 +79,43 @@ async def fail_all(session: ServerSession, text: str) -> None:
         elif item.xmpp_id:
             await session.hooks.deliver_event(
                 DeliveryReport(
-                    session.user_jid, session.contact(item.target), item.xmpp_id, False, text
+                    item.full_jid or session.user_jid,  # a bare JID's error is dropped
+                    session.server if item.raw else session.contact(item.target),
+                    item.xmpp_id,
+                    False,
+                    text,
                 )
             )
     session.pending.clear()
+
+
+async def give_up(session: ServerSession, reason: str) -> None:
+    """The server is gone for good: every waiting message and join becomes an error."""
+    text = f"cannot connect to {session.server}: {reason}"
+    await fail_all(session, text)
+    for channel in list(session.channels.values()):
+        room = session.room(channel)
+        if channel.awaiting:
+            await session.hooks.deliver_event(
+                RoomError(
+                    session.user_jid,
+                    room,
+                    tuple(channel.awaiting),
+                    "join",
+                    "remote-server-not-found",
+                    text,
+                )
+            )
+        if channel.present():
+            await session.hooks.deliver_event(
+                OccupantPresence(
+                    session.user_jid,
+                    room,
+                    channel.present(),
+                    Occupant(session.nick, "none", "none"),
+                    available=False,
+                    is_self=True,
+                    status=text,
+                )
+            )
+    session.channels.clear()

@@ -1,31 +1,43 @@
 """Messages outside channels: to and from nicks, the server's words, and CTCP requests.
 
-A private message from a nick comes from that nick's contact JID; one from the server (or
-before registration) from the server's JID. The ids of the user's private messages are
-remembered a while, per nick, so that 401 (no such nick) comes back as an error on the
-message that caused it.
+A private message from a nick comes from that nick's contact JID, or from ``room/nick``
+when the user last wrote to that nick from a room (poezio's ``/query``), as biboumi does:
+the reply lands in the window where the conversation started. One from the server (or
+before registration) comes from the server's JID, and a services notice of the form
+``[#chan] text`` goes to that channel when the user is in it. The ids of the user's private
+messages are remembered a while, per nick, so that an error numeric (401 no such nick, 404,
+…) comes back as an error on the message that caused it.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from transports.base import DeliveryReport, InboundMessage
-from transports.irc import invites
-from transports.irc.channel import fold
+from transports.irc import channel_messages, invites, versions
 from transports.irc.limits import MAX_REMEMBERED_IDS, ReplyBudget, remember
 from transports.irc.protocol import IrcLine
-from transports.irc.text import body_from_xmpp, ctcp, split_message
+from transports.irc.tags import replay_time
+from transports.irc.text import body_from_xmpp, body_to_xmpp, ctcp, split_message
+from transports.rooms import RoomError
+
+#: ``[#chan] text``: how services (ChanServ's entry message, …) speak about a channel.
+_CHANNEL_NOTICE = re.compile(r"^\[([#&+!][^\]\s,]*)\]")
 
 if TYPE_CHECKING:
     from transports.irc.session import ServerSession
 
 
-def send(session: ServerSession, nick: str, body: str, xmpp_id: str | None) -> None:
+def send(
+    session: ServerSession, nick: str, body: str, xmpp_id: str | None, full_jid: str = ""
+) -> None:
+    """PRIVMSG; the id is kept with the resource that sent it, for an error to reach it."""
     assert session.conn is not None
     text = body_from_xmpp(body)
     if xmpp_id:
-        remember(session._pm_ids, fold(nick), xmpp_id, MAX_REMEMBERED_IDS)
+        sender = full_jid or session.user_jid
+        remember(session._pm_ids, session.fold(nick), (xmpp_id, sender), MAX_REMEMBERED_IDS)
     for line in split_message(
         "PRIVMSG",
         nick,
@@ -39,12 +51,69 @@ def send(session: ServerSession, nick: str, body: str, xmpp_id: str | None) -> N
 
 async def heard(session: ServerSession, line: IrcLine, body: str) -> None:
     """A PRIVMSG or NOTICE to the user, not in a channel (``body`` already for XMPP)."""
+    if line.command == "NOTICE" and await _channel_notice(session, line):
+        return
     if line.from_server or not session.connected:
         await session.hooks.deliver_event(InboundMessage(session.user_jid, session.server, body))
-    else:
+        return
+    key, writer = session.reply_from.get(session.fold(line.nick)) or ("", "")
+    channel = session.channels.get(key)
+    if channel is not None:  # to the resource that wrote from the room, from room/nick
+        room = session.room(channel)
         await session.hooks.deliver_event(
-            InboundMessage(session.user_jid, session.contact(line.nick), body, nick=line.nick)
+            InboundMessage(
+                writer,
+                room,
+                body,
+                remote_id=line.msgid,
+                nick=line.nick,
+                resource=line.nick,
+                timestamp=replay_time(line.tags.get("time")),
+            )
         )
+        return
+    await session.hooks.deliver_event(
+        InboundMessage(
+            session.user_jid,
+            session.contact(line.nick),
+            body,
+            remote_id=line.msgid,
+            nick=line.nick,
+            timestamp=replay_time(line.tags.get("time")),
+        )
+    )
+
+
+async def _channel_notice(session: ServerSession, line: IrcLine) -> bool:
+    """``[#chan] text`` from services: a notice in that channel, if the user is in it."""
+    found = _CHANNEL_NOTICE.match(line.param(1))
+    channel = session.channels.get(session.fold(found.group(1))) if found else None
+    if found is None or channel is None or not channel.joined:
+        return False
+    body = "[notice] " + body_to_xmpp(line.param(1))  # as biboumi: the [#chan] stays
+    await channel_messages.room_message(session, channel, line.nick, body, notice=True)
+    return True
+
+
+def renamed(session: ServerSession, old: str, new: str) -> None:
+    """A nick changed: its conversation stays where it was (and its 401s still answer)."""
+    if session.fold(old) == session.fold(new):
+        return
+    if session.fold(old) in session.reply_from:
+        session.reply_from[session.fold(new)] = session.reply_from.pop(session.fold(old))
+    if session.fold(old) in session._pm_ids:
+        session._pm_ids[session.fold(new)] = session._pm_ids.pop(session.fold(old))
+
+
+async def on_ctcp(
+    session: ServerSession, nick: str, notice: bool, command: str, argument: str
+) -> None:
+    """A CTCP request (PRIVMSG), or a reply (NOTICE) to one the user asked (VERSION)."""
+    if notice:
+        if command == "VERSION":
+            versions.answered(session, nick, argument)
+        return
+    await answer_ctcp(session, nick, command, argument)
 
 
 async def answer_ctcp(session: ServerSession, nick: str, command: str, argument: str) -> None:
@@ -61,19 +130,47 @@ async def answer_ctcp(session: ServerSession, nick: str, command: str, argument:
 
 
 async def on_no_such_nick(session: ServerSession, line: IrcLine) -> None:
-    """401 ERR_NOSUCHNICK: answers an INVITE, or a private message, or else is a notice."""
+    """401 ERR_NOSUCHNICK: answers an INVITE, a request, a private message, or is a notice."""
     nick = line.param(1)
     invited = await invites.answered(session, line)
-    xmpp_id = session._pm_ids.pop(fold(nick), None)
-    if xmpp_id:
+    if session.refuse_request(line):  # a VERSION, a kick or a mode change on that nick
+        return
+    if await undelivered(session, nick, f"{nick} is not on {session.server}", "item-not-found"):
+        return
+    if not invited:
+        await session.server_reply(line)
+
+
+async def undelivered(
+    session: ServerSession, nick: str, text: str, condition: str = "undefined-condition"
+) -> bool:
+    """An error numeric naming ``nick``: an error on the user's last private message to it.
+
+    It comes from where the user wrote: the nick's contact JID, or the room's (``room/nick``
+    private messages); False when no message to that nick is remembered.
+    """
+    found = session._pm_ids.pop(session.fold(nick), None)
+    if found is None:
+        return False
+    xmpp_id, sender = found
+    channel = session.channels.get((session.reply_from.get(session.fold(nick)) or ("", ""))[0])
+    if channel is not None:
+        writer = sender.partition("/")[2]
         await session.hooks.deliver_event(
-            DeliveryReport(
+            RoomError(
                 session.user_jid,
-                session.contact(nick),
+                session.room(channel),
+                (writer,) if writer else channel.present(),
+                "message",
+                condition,
+                text,
                 xmpp_id,
-                False,
-                f"{nick} is not on {session.server}",
+                nick,
             )
         )
-    elif not invited:
-        await session.server_reply(line)
+        return True
+    await session.hooks.deliver_event(
+        # To the full JID: servers drop error messages addressed to a bare JID.
+        DeliveryReport(sender, session.contact(nick), xmpp_id, False, text, condition)
+    )
+    return True

@@ -8,7 +8,10 @@ same holds for the bytes written, which is why only encodings that keep ASCII ar
 from __future__ import annotations
 
 import codecs
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from transports.irc.tags import MAX_TAGS_BYTES, format_tags, parse_tags, server_time
 
 #: Bytes that end or corrupt an IRC line; never allowed inside a parameter.
 FORBIDDEN = ("\r", "\n", "\0")
@@ -21,7 +24,7 @@ class UnsafeLine(ValueError):
 
 @dataclass(frozen=True)
 class IrcLine:
-    """One message from the server (IRCv3 tags are kept but not interpreted)."""
+    """One message from the server, with its IRCv3 tags (values already unescaped)."""
 
     command: str
     params: tuple[str, ...] = ()
@@ -40,6 +43,21 @@ class IrcLine:
     def param(self, index: int, default: str = "") -> str:
         return self.params[index] if len(self.params) > index else default
 
+    @property
+    def time(self) -> float | None:
+        """When the server says this happened (server-time), as a Unix timestamp."""
+        return server_time(self.tags.get("time"))
+
+    @property
+    def msgid(self) -> str | None:
+        """The server's id of this message (``msgid`` tag), if any."""
+        return self.tags.get("msgid") or None
+
+    @property
+    def account(self) -> str | None:
+        """The sender's services account (``account`` tag, account-tag), if logged in."""
+        return self.tags.get("account") or None
+
 
 def decode(raw: bytes, encoding: str = "utf-8", fallback: str = "latin-1") -> str:
     """Decode a line: the configured encoding first, then the fallback (never fails).
@@ -54,14 +72,18 @@ def decode(raw: bytes, encoding: str = "utf-8", fallback: str = "latin-1") -> st
 
 
 def parse_line(text: str) -> IrcLine:
-    """Parse one line (without CRLF) as RFC 1459 with IRCv3 message tags."""
+    """Parse one line (without CRLF) as RFC 1459 with IRCv3 message tags.
+
+    Tags over their own budget (8191 bytes) are dropped, the message kept.
+    """
     rest = text.rstrip("\r\n")
     tags: dict[str, str] = {}
     if rest.startswith("@"):
         raw_tags, _, rest = rest[1:].partition(" ")
-        for item in raw_tags.split(";"):
-            key, _, value = item.partition("=")
-            tags[key] = value
+        # surrogatepass: a lone surrogate (never from the wire; a typed raw line) is counted,
+        # not an exception.
+        if len(raw_tags.encode(errors="surrogatepass")) + 2 <= MAX_TAGS_BYTES:
+            tags = parse_tags(raw_tags)
         rest = rest.lstrip(" ")
     prefix = ""
     if rest.startswith(":"):
@@ -81,15 +103,20 @@ def parse_line(text: str) -> IrcLine:
     return IrcLine(command=command, params=tuple(params), prefix=prefix, tags=tags)
 
 
-def build_line(command: str, *params: str) -> str:
+def build_line(command: str, *params: str, tags: Mapping[str, str] | None = None) -> str:
     """Build a line (without CRLF); only the last parameter may hold spaces or be empty.
 
     Raises :class:`UnsafeLine` rather than cleaning, because a caller that lets CR/LF reach
     this point has a bug that must be seen (bodies are split into lines before this).
+    Tag values are escaped (tags.py), so they can hold anything but NUL.
     """
     if not command or not command.isalnum():
         raise UnsafeLine(f"not an IRC command: {command!r}")
-    parts = [command]
+    try:
+        tagged = format_tags(tags or {})
+    except ValueError as exc:
+        raise UnsafeLine(str(exc)) from None
+    parts = [tagged, command] if tagged else [command]
     for index, param in enumerate(params):
         if any(char in param for char in FORBIDDEN):
             raise UnsafeLine("CR, LF and NUL cannot be sent to IRC")

@@ -11,7 +11,6 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from transports.base import Command, CommandResult, Form, FormField, GatewayError
-from transports.irc.channel import fold
 from transports.irc.settings_command import SETTINGS_SCOPE, server_of, settings_form, validated
 from transports.irc.user_settings import ServerPolicy
 
@@ -99,7 +98,7 @@ class ServerSettingsCommand:
         if "persistent_rooms" in values:
             session = self.transport.sessions.get((user_jid, server))
             if session is not None:
-                keep = {fold(r) for r in data.get("persistent_rooms", [])}
+                keep = {session.fold(r) for r in data.get("persistent_rooms", [])}
                 for key, channel in session.channels.items():
                     channel.persistent = key in keep
         await self.transport.host.store.settings.put(

@@ -19,23 +19,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from transports.base import ContactPresence, GatewayError, InboundMessage
-from transports.irc import membership, pending, private_messages
+from transports.irc import answers, membership, pending, private_messages, user_commands
 from transports.irc.addressing import IrcAddress
-from transports.irc.channel import Channel, fold
+from transports.irc.casemap import RFC1459, fold
+from transports.irc.channel import Channel, Member
 from transports.irc.connection import ConnectOptions, IrcConnection, RegistrationFailed
 from transports.irc.handlers import HANDLERS
 from transports.irc.invites import PendingInvites
-from transports.irc.limits import MAX_UNHANDLED_LINES, ReplyBudget, one_line
+from transports.irc.limits import MAX_REMEMBERED_IDS, MAX_UNHANDLED_LINES, ReplyBudget, remember
 from transports.irc.numerics import JOIN_ERRORS, QUIET_NUMERICS
+from transports.irc.pacing import jittered
 from transports.irc.pending import PendingLine
-from transports.irc.protocol import IrcLine, UnsafeLine, parse_line, parse_raw_command
-from transports.rooms import Occupant, OccupantPresence, RoomError, RoomStatus
+from transports.irc.protocol import IrcLine
+from transports.rooms import Occupant, RoomListing, RoomStatus
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +54,20 @@ class Hooks(Protocol):
     async def deliver_event(self, event: Any) -> bool: ...
 
     def archive_line(
-        self, user_jid: str, room: str, nick: str, body: str, notice: bool
+        self,
+        user_jid: str,
+        room: str,
+        nick: str,
+        body: str,
+        notice: bool,
+        *,
+        timestamp: float | None = None,
+        msgid: str | None = None,
     ) -> str | None:
         """Keep a room line; return its stanza id (None when archiving is off).
+
+        ``msgid`` (IRCv3) becomes the stanza id and ``timestamp`` (server-time) its time,
+        so that history and MAM show what the server said, when it said it.
 
         It returns before the line is written: the line can be delivered at once, and lines
         that arrive together are written together.
@@ -82,17 +96,20 @@ class ServerSession:
         self.after_connect = after_connect
         self.on_gone = on_gone
         self.conn: IrcConnection | None = None
+        #: self.fold(name) → channel: keys by the server's CASEMAPPING (rfc1459 until 005)
         self.channels: dict[str, Channel] = {}
+        self.casemapping = RFC1459
         self.pending: list[PendingLine] = []
         self.away: str | None = None
         #: registered on the server, and not lost since
         self.connected = False
+        self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         #: the channel whose nick change waits for the server's answer
         self.nick_room: str | None = None
         #: fold(nick) → id of the user's last private message to it, for a 401 to answer
-        self._pm_ids: dict[str, str] = {}
+        self._pm_ids: dict[str, tuple[str, str]] = {}
         #: INVITEs waiting for the server's answer; exists only meanwhile
         self.invites: PendingInvites | None = None
         #: lines read and not yet handled; they and their worker task exist only meanwhile
@@ -100,14 +117,64 @@ class ServerSession:
         self._worker: asyncio.Task[None] | None = None
         #: CTCP replies still allowed (created at the first request)
         self.ctcp_budget: ReplyBudget | None = None
+        #: whether a join chose the nick: a connection opened for a raw command or a private
+        #: message takes the first join's nick (as biboumi), and only the first one's
+        self.nick_chosen = False
+        #: the nick to ask for once registered (chosen while the connection was under way)
+        self.wanted_nick: str | None = None
+        #: fold(nick) → (channel key, full JID) when the user last wrote to that nick from a
+        #: room (None: from its contact JID), so that replies come back where it started
+        self.reply_from: dict[str, tuple[str, str] | None] = {}
+        #: the user's requests waiting for the server's answer (moderation, LIST, VERSION)
+        self.requests = answers.Requests()
+        #: PINGs sent to learn that the server has answered what came before (moderation)
+        self.sync_count = 0
+        #: the channels of the LIST under way (322…323); exists only meanwhile
+        self.listing: list[RoomListing] | None = None
+        #: (id, full JID) of the raw command the user last sent, until an error answers it
+        self.last_raw_id: tuple[str, str] | None = None
 
     # -- addresses -----------------------------------------------------------------------------
 
     def room(self, channel: Channel) -> str:
-        return str(IrcAddress("channel", self.server, channel.key))
+        # The name the user joined with, never the folded key: #foo[bar] stays #foo[bar].
+        return str(IrcAddress("channel", self.server, channel.name))
 
     def contact(self, nick: str) -> str:
         return str(IrcAddress("nick", self.server, nick))
+
+    def occupant(self, member: Member) -> Occupant:
+        """A member as an XEP-0045 item, with its contact address (its real JID)."""
+        return member.occupant(self.contact(member.nick))
+
+    def fold(self, name: str) -> str:
+        """The lookup key of a nick or channel name here: the server's CASEMAPPING."""
+        return fold(name, self.casemapping)
+
+    def adopt_casemapping(self) -> None:
+        """The server announced its CASEMAPPING (005): fold every key again by it.
+
+        Only on 005, never at registration: a new connection says rfc1459 until its 005
+        arrives, and folding back and forth could merge two channels of an ascii server.
+
+        Room JIDs keep the names the user joined with; only lookup keys change, so that on
+        an ``ascii`` server ``#a[b]`` and ``#a{b}`` are two channels, as the server sees them.
+        """
+        mapping = self.conn.casemapping if self.conn is not None else RFC1459
+        if mapping == self.casemapping:
+            return
+        self.casemapping = mapping
+        for channel in self.channels.values():
+            channel.remap(mapping)
+        keys = {key: channel.key for key, channel in self.channels.items()}
+        self.channels = {channel.key: channel for channel in self.channels.values()}
+        self.reply_from = {
+            self.fold(nick): (keys.get(origin[0], origin[0]), origin[1]) if origin else None
+            for nick, origin in self.reply_from.items()
+        }
+        self._pm_ids = {self.fold(nick): ids for nick, ids in self._pm_ids.items()}
+        if self.nick_room is not None:
+            self.nick_room = keys.get(self.nick_room, self.nick_room)
 
     @property
     def nick(self) -> str:
@@ -154,7 +221,8 @@ class ServerSession:
                 if not closed.done():
                     closed.set_result(why)
 
-            conn = IrcConnection(self.options, self._on_line, on_closed)
+            options = dataclasses.replace(self.options, user_jid=self.user_jid)
+            conn = IrcConnection(options, self._on_line, on_closed)
             self.conn = conn
             try:
                 await conn.connect()
@@ -164,13 +232,14 @@ class ServerSession:
                 if isinstance(exc, RegistrationFailed) and exc.final:
                     # A refused certificate or password stays refused: say so now, not
                     # after every attempt of the backoff.
-                    await self._give_up(reason)
+                    await pending.give_up(self, reason)
                     break
             else:
                 attempt, delay = 0, self.hooks.reconnect_delay
                 await self._registered()
                 reason = await closed
                 self.connected = False
+                self._ready.clear()
                 if self._stopping:
                     break
                 await self._connection_lost(reason)
@@ -178,9 +247,9 @@ class ServerSession:
                 break
             attempt += 1
             if attempt > self.hooks.reconnect_attempts:
-                await self._give_up(reason)
+                await pending.give_up(self, reason)
                 break
-            await asyncio.sleep(delay)
+            await asyncio.sleep(jittered(delay))  # not all users back in step
             delay = min(delay * 2, self.hooks.reconnect_max_delay)
         if not self._stopping and self._worker is not None:
             # Let the worker finish the lines already read.
@@ -191,31 +260,22 @@ class ServerSession:
     async def _registered(self) -> None:
         assert self.conn is not None
         self.connected = True
+        self._ready.set()
         await self.hooks.deliver_event(
             ContactPresence(self.user_jid, self.server, True, "", f"connected as {self.nick}")
         )
-        for command in self.after_connect:
-            with contextlib.suppress(UnsafeLine):
-                self.conn.send(*_split_raw(parse_raw_command(command)))
-        if self.away:
-            with contextlib.suppress(UnsafeLine):  # one line already: a reconnect never fails
-                self.conn.send("AWAY", self.away)
-        for channel in self.channels.values():
-            if channel.wanted:
-                self.conn.send("JOIN", channel.name)
-        # Private messages that waited for the connection.
-        for item in [p for p in self.pending if not p.in_room]:
-            self.pending.remove(item)
-            private_messages.send(self, item.target, item.body, item.xmpp_id)
+        user_commands.after_registration(self)
 
     async def _connection_lost(self, reason: str) -> None:
         self.invites = None  # their answers will not come
+        self.requests.fail_all(reason)
         await self.hooks.deliver_event(
             ContactPresence(self.user_jid, self.server, False, "", reason)
         )
         for channel in self.channels.values():
             channel.joined = False
             channel.names = None
+            channel.who_pending = False
             if channel.present():
                 await self.hooks.deliver_event(
                     RoomStatus(
@@ -226,59 +286,35 @@ class ServerSession:
                     )
                 )
 
-    async def _give_up(self, reason: str) -> None:
-        """The server is gone for good: every waiting message and join becomes an error."""
-        text = f"cannot connect to {self.server}: {reason}"
-        await pending.fail_all(self, text)
-        for channel in list(self.channels.values()):
-            room = self.room(channel)
-            if channel.awaiting:
-                await self.hooks.deliver_event(
-                    RoomError(
-                        self.user_jid,
-                        room,
-                        tuple(channel.awaiting),
-                        "join",
-                        "remote-server-not-found",
-                        text,
-                    )
-                )
-            if channel.present():
-                await self.hooks.deliver_event(
-                    OccupantPresence(
-                        self.user_jid,
-                        room,
-                        channel.present(),
-                        Occupant(self.nick, "none", "none"),
-                        available=False,
-                        is_self=True,
-                        status=text,
-                    )
-                )
-        self.channels.clear()
-
-    def room_of_key(self, key: str) -> str:
-        """The room of a channel key, whether or not the channel is still known."""
-        channel = self.channels.get(key)
-        return self.room(channel) if channel else str(IrcAddress("channel", self.server, key))
-
     # -- calls from the user that need the connection ---------------------------------------
 
-    async def private(self, nick: str, body: str, xmpp_id: str | None, full_jid: str) -> None:
-        """A private message to a nick; it waits while the server is not there."""
+    async def private(
+        self,
+        nick: str,
+        body: str,
+        xmpp_id: str | None,
+        full_jid: str,
+        channel_key: str | None = None,
+    ) -> None:
+        """A private message to a nick (from a room: ``channel_key``); it waits meanwhile."""
+        origin = (channel_key, full_jid) if channel_key else None
+        remember(self.reply_from, self.fold(nick), origin, MAX_REMEMBERED_IDS)
         if not self.connected:
             pending.wait_for_connection(
                 self, PendingLine(nick, body, xmpp_id, None, full_jid, False)
             )
             return
         pending.check_backlog(self)
-        private_messages.send(self, nick, body, xmpp_id)
+        private_messages.send(self, nick, body, xmpp_id, full_jid)
 
-    def raw(self, command: str) -> None:
-        """A raw command the user sent to the server JID (already checked, one line)."""
-        if self.conn is None or not self.connected:
-            raise GatewayError(f"not connected to {self.server} yet", "service-unavailable", "wait")
-        self.conn.send(*_split_raw(command))
+    async def wait_connected(self, timeout: float) -> None:
+        """Until registered: for a request that needs the server now (LIST opened it)."""
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            raise GatewayError(
+                f"not connected to {self.server} yet", "remote-server-timeout", "wait"
+            ) from None
 
     def change_nick(self, channel_key: str, nick: str) -> None:
         if self.conn is None or not self.connected:
@@ -290,15 +326,6 @@ class ServerSession:
         if self.conn is None or not self.connected:
             raise GatewayError(f"not connected to {self.server} yet", "service-unavailable", "wait")
         self.conn.send(*params)
-
-    def set_away(self, message: str | None) -> None:
-        """AWAY on IRC; one line, so that it can be sent again at every reconnect."""
-        message = one_line(message) if message else None
-        if message == self.away:
-            return
-        self.away = message
-        if self.conn is not None and self.connected:
-            self.conn.send("AWAY", *((message,) if message else ()))
 
     # -- IRC lines -----------------------------------------------------------------------------
 
@@ -331,26 +358,27 @@ class ServerSession:
                 self._lines = None
 
     async def _handle(self, line: IrcLine) -> None:
-        handler = HANDLERS.get(line.command.upper())
+        command = line.command.upper()
+        handler = HANDLERS.get(command)
         if handler is not None:
             await handler(self, line)
         elif line.command.isdigit() and line.command not in QUIET_NUMERICS:
             await self.server_reply(line)
 
+    def refuse_request(self, line: IrcLine) -> bool:
+        """Fail the awaited requests an error numeric answers (answers.py)."""
+        return answers.refuse_request(self, line)
+
     async def server_reply(self, line: IrcLine) -> None:
         """A numeric nothing else took: a failed join, or else the server's words to the user."""
         if line.command in JOIN_ERRORS and len(line.params) >= 2:
-            channel = self.channels.get(fold(line.param(1)))
+            channel = self.channels.get(self.fold(line.param(1)))
             if channel is not None and not channel.joined:
                 await membership.join_failed(
                     self, channel, JOIN_ERRORS[line.command], line.param(2)
                 )
                 return
+        if await answers.refusal(self, line):
+            return
         text = " ".join(line.params[1:])
         await self.hooks.deliver_event(InboundMessage(self.user_jid, self.server, text))
-
-
-def _split_raw(raw: str) -> tuple[str, ...]:
-    """A checked raw line back into command and parameters for ``IrcConnection.send``."""
-    parsed = parse_line(raw)
-    return (parsed.command, *parsed.params)

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from transports.egress import parse_networks
 from transports.irc.after_connect import parse_rules
+from transports.irc.pacing import DEFAULT_CONNECTIONS_PER_SECOND
 from transports.irc.protocol import UnsafeLine, check_encoding
 from transports.settings import Port, Section, TransportSettings
 
@@ -84,6 +85,15 @@ class IrcServerSettings(Section):
     #: raw IRC commands sent after connecting, e.g. "PRIVMSG NickServ :IDENTIFY pass"
     #: (sent, like the passwords, only where the admin's host, port and TLS lead)
     after_connect: list[str] = []
+    #: new connections to this server per second, for all users together: a restart with
+    #: many users must not look like a clone flood (reconnects are also spread at random)
+    connections_per_second: float = Field(default=DEFAULT_CONNECTIONS_PER_SECOND, gt=0)
+    #: connections the gateway holds to this server at most (the network's limit per IP);
+    #: unset: no limit. A connection over it fails and is retried with the backoff.
+    max_connections: int | None = Field(default=None, ge=1)
+    #: WEBIRC password the network gave this gateway: each user then shows on IRC with a
+    #: pseudonymous host and IP of their own (webirc.py), not the gateway's address
+    webirc_password: SecretStr | None = None
     #: what users may change for this server; unset: the transport's ``user_settable``
     user_settable: list[UserSetting] | None = None
     #: the commands users may add after connecting; unset: the transport's
@@ -142,5 +152,10 @@ class IrcSettings(TransportSettings):
     #: first backoff delay in seconds (doubled each time, up to reconnect_max_delay)
     reconnect_delay: float = Field(default=1.0, gt=0)
     reconnect_max_delay: float = Field(default=60.0, gt=0)
+    #: answer ident (RFC 1413) queries for the gateway's IRC connections on this port
+    #: (113, or a port 113 is redirected to); unset: no identd
+    identd_port: Port | None = None
+    #: the address identd listens on
+    identd_host: str = "0.0.0.0"
     #: the answer to CTCP VERSION
     version_reply: str = "Portway XMPP gateway"

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 from mappings.archive import ArchivePage, ArchiveQuery, RoomArchive
 from transports.base import (
     Command,
+    ContactPresence,
     GatewayError,
     NotFound,
     OutboundMessage,
@@ -23,26 +23,34 @@ from transports.base import (
     TransportHost,
     UserPresence,
 )
-from transports.egress import REFUSED_TEXT, Network, RefusedDestination, resolve_allowed
-from transports.irc import channel_messages, invites, membership
+from transports.irc import (
+    channel_list,
+    channel_messages,
+    chat_states,
+    identd,
+    invites,
+    membership,
+    moderation,
+    user_commands,
+    versions,
+)
 from transports.irc.addressing import (
     IrcAddress,
-    check_channel,
     check_nick,
     format_address,
     is_channel_name,
 )
 from transports.irc.addressing import parse_address as parse_irc_address
-from transports.irc.channel import fold
+from transports.irc.history import send_last_lines
 from transports.irc.limits import one_line
+from transports.irc.opening import open_session, restore_persistent_rooms
 from transports.irc.protocol import UnsafeLine, parse_raw_command
-from transports.irc.server_settings import ServerSettingsCommand, default_nick
+from transports.irc.server_settings import ServerSettingsCommand
 from transports.irc.session import ServerSession
 from transports.irc.settings import IrcServerSettings, IrcSettings
 from transports.irc.settings_command import SETTINGS_SCOPE
-from transports.irc.user_settings import ServerPolicy, connection_settings
 from transports.jid_escaping import unescape_localpart
-from transports.rooms import RoomMessage, RoomService
+from transports.rooms import RoomListing, RoomService
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +75,12 @@ class IrcTransport(Transport, RoomService):
         #: bare JID → resource → (show, status) of each available resource
         self.presences: dict[str, dict[str, tuple[str, str]]] = {}
         self.archive: RoomArchive | None = None
+        #: the identd listener (identd_port), while the transport runs
+        self._identd: asyncio.Server | None = None
         #: joins under way: a message sent right after the join presence waits for them
         self._joining: dict[tuple[str, str], asyncio.Event] = {}
+        #: sessions being opened (opening.py): joins at once wait for the first
+        self.opening: dict[tuple[str, str], asyncio.Future[ServerSession]] = {}
         self.version_reply = settings.version_reply
         self.reconnect_attempts = settings.reconnect_attempts
         self.reconnect_delay = settings.reconnect_delay
@@ -81,7 +93,9 @@ class IrcTransport(Transport, RoomService):
         await self.archive.migrate()
 
     async def start(self) -> None:
-        await self._restore_persistent_rooms()
+        if self.settings.identd_port is not None:  # before any connection asks for ident
+            self._identd = await identd.serve(self.settings.identd_host, self.settings.identd_port)
+        await restore_persistent_rooms(self)
 
     async def stop(self) -> None:
         sessions = list(self.sessions.values())
@@ -91,69 +105,43 @@ class IrcTransport(Transport, RoomService):
         )
         if self.archive is not None:
             await self.archive.flush()
-
-    async def _restore_persistent_rooms(self) -> None:
-        """After a gateway restart, rejoin the rooms users marked persistent (bouncer mode)."""
-        rows = await self.host.store.fetch_all(
-            "SELECT user_jid, scope FROM user_settings WHERE transport = :transport",
-            transport=self.name,
-        )
-        for user_jid, scope in rows:
-            if not str(scope).startswith(SETTINGS_SCOPE):
-                continue
-            server = str(scope)[len(SETTINGS_SCOPE) :]
-            try:
-                self.check_server(server)
-            except GatewayError:
-                continue
-            overrides = ServerPolicy.of(self.settings, server).usable(
-                await self.overrides(user_jid, server)
-            )
-            rooms = [r for r in overrides.get("persistent_rooms", []) if r]
-            if not rooms:
-                continue
-            try:
-                session = await self._session(user_jid, server, overrides.get("nick"))
-            except GatewayError as exc:
-                log.warning("cannot restore %s's rooms on %s: %s", user_jid, server, exc.text)
-                continue
-            for room in rooms:
-                with contextlib.suppress(GatewayError):
-                    membership.keep(session, check_channel(room))
+        if self._identd is not None:
+            self._identd.close()
+            await self._identd.wait_closed()
+            self._identd = None
 
     # -- hooks for sessions --------------------------------------------------------------------
 
     async def deliver_event(self, event: Any) -> bool:
+        server = isinstance(event, ContactPresence) and "%" not in (event.contact or "%")
+        if server:  # the server JID's "connected as": to its subscribers only (as biboumi)
+            known = await self.host.store.contacts.get(self.name, event.user_jid, event.contact)
+            if known is None or known.subscription == "none":
+                return False
         return await self.host.deliver(event)
 
     def archive_line(
-        self, user_jid: str, room: str, nick: str, body: str, notice: bool
+        self,
+        user_jid: str,
+        room: str,
+        nick: str,
+        body: str,
+        notice: bool,
+        *,
+        timestamp: float | None = None,
+        msgid: str | None = None,
     ) -> str | None:
         if not self.settings.archive_rooms or self.archive is None:
             return None
-        return self.archive.add_soon(user_jid, room, nick, body, notice=notice).stanza_id
+        kept = self.archive.add_soon(
+            user_jid, room, nick, body, notice=notice, timestamp=timestamp, stanza_id=msgid
+        )
+        return kept.stanza_id
 
     async def history(
         self, user_jid: str, room: str, resources: tuple[str, ...], max_history: int | None
     ) -> None:
-        count = self.settings.history_lines
-        if max_history is not None:
-            count = min(count, max_history)
-        if self.archive is None or count <= 0:
-            return
-        for item in await self.archive.last(user_jid, room, count):
-            await self.host.deliver(
-                RoomMessage(
-                    user_jid,
-                    room,
-                    resources,
-                    item.nick,
-                    item.body,
-                    item.stanza_id,
-                    timestamp=item.timestamp,
-                    notice=item.notice,
-                )
-            )
+        await send_last_lines(self, user_jid, room, resources, max_history)
 
     # -- addressing ----------------------------------------------------------------------------
 
@@ -198,35 +186,9 @@ class IrcTransport(Transport, RoomService):
         return await self.host.store.settings.get(self.name, user_jid, SETTINGS_SCOPE + server)
 
     async def _session(self, user_jid: str, server: str, nick: str | None) -> ServerSession:
-        session = self.sessions.get((user_jid, server))
-        if session is not None:
-            return session
-        config = self.check_server(server)
-        policy = ServerPolicy.of(self.settings, server)
-        o = policy.usable(await self.overrides(user_jid, server))
-        nick = nick or o.get("nick") or default_nick(user_jid)
-        connection = connection_settings(server, config, policy, o, nick)
-        options = connection.options
-        if options.allowed_networks is not None:
-            await _check_destination(server, options.host, options.port, options.allowed_networks)
-        if self.sessions.get((user_jid, server)) is not None:  # made while we resolved
-            return self.sessions[(user_jid, server)]
-        # Counted after the awaits above, so that joins at once cannot pass it together.
-        held = sum(1 for user, _ in self.sessions if user == user_jid)
-        if held >= self.settings.max_connections_per_user:
-            raise GatewayError(
-                f"you already have {held} IRC connections, the most this gateway allows; "
-                "leave the rooms of another server first",
-                "resource-constraint",
-                "wait",
-            )
-        after = list(connection.after_connect)
-        session = ServerSession(self, user_jid, server, options, after, self._session_gone)
-        self.sessions[(user_jid, server)] = session
-        session.start()
-        return session
+        return await open_session(self, user_jid, server, nick)
 
-    def _session_gone(self, session: ServerSession) -> None:
+    def session_gone(self, session: ServerSession) -> None:
         if self.sessions.get((session.user_jid, session.server)) is session:
             del self.sessions[(session.user_jid, session.server)]
 
@@ -258,7 +220,7 @@ class IrcTransport(Transport, RoomService):
         session = self.sessions.get((user_jid, address.server))
         if session is None:
             return
-        await membership.leave(session, resource, fold(address.name), status)
+        await membership.leave(session, resource, session.fold(address.name), status)
         await self._drop_if_unused(session)
 
     async def send_room_message(
@@ -268,17 +230,19 @@ class IrcTransport(Transport, RoomService):
         if joining is not None:
             await joining.wait()
         session, address = self._room_session(full_jid, room)
-        await channel_messages.say(session, full_jid, fold(address.name), body, xmpp_id, origin_id)
+        await channel_messages.say(
+            session, full_jid, session.fold(address.name), body, xmpp_id, origin_id
+        )
 
     async def send_private(
         self, full_jid: str, room: str, nick: str, body: str, xmpp_id: str | None
     ) -> None:
-        session, _ = self._room_session(full_jid, room)
-        await session.private(check_nick(nick), body, xmpp_id, full_jid)
+        session, address = self._room_session(full_jid, room)
+        await session.private(check_nick(nick), body, xmpp_id, full_jid, session.fold(address.name))
 
     async def change_nick(self, full_jid: str, room: str, nick: str) -> None:
         session, address = self._room_session(full_jid, room)
-        session.change_nick(fold(address.name), check_nick(nick))
+        session.change_nick(session.fold(address.name), check_nick(nick))
 
     async def set_subject(self, full_jid: str, room: str, subject: str) -> None:
         session, address = self._room_session(full_jid, room)
@@ -318,6 +282,46 @@ class IrcTransport(Transport, RoomService):
         reason = one_line(reason)
         session.command("KICK", address.name, check_nick(nick), *((reason,) if reason else ()))
 
+    async def moderate(
+        self,
+        full_jid: str,
+        room: str,
+        nick: str,
+        *,
+        role: str | None = None,
+        affiliation: str | None = None,
+        reason: str = "",
+    ) -> None:
+        session, address = self._room_session(full_jid, room)
+        channel = session.channels.get(session.fold(address.name))
+        if channel is None:
+            raise GatewayError("you are not in this room; join it first", "not-acceptable")
+        await moderation.moderate(session, channel, check_nick(nick), role, affiliation, reason)
+
+    async def list_rooms(self, user_jid: str, server: str) -> list[RoomListing]:
+        session = await self._session(user_jid, self.split_address(server).server, None)
+        await session.wait_connected(channel_list.LIST_TIMEOUT)
+        return await channel_list.list_channels(session)
+
+    async def occupant_version(self, full_jid: str, room: str | None, nick: str) -> str:
+        address = self.split_address(room if room is not None else nick)
+        session = self.sessions.get((full_jid.partition("/")[0], address.server))
+        if session is None:
+            raise GatewayError(f"not connected to {address.server}", "service-unavailable")
+        return await versions.ask(session, check_nick(nick if room else address.name))
+
+    async def room_chat_state(self, full_jid: str, room: str, state: str) -> None:
+        with contextlib.suppress(GatewayError):
+            session, address = self._room_session(full_jid, room)
+            if session.fold(address.name) in session.channels:
+                chat_states.send_typing(session, address.name, state)
+
+    async def chat_state(self, from_jid: str, contact: str, state: str) -> None:
+        address = self.split_address(contact)
+        session = self.sessions.get((from_jid.partition("/")[0], address.server))
+        if session is not None and address.kind == "nick":
+            chat_states.send_typing(session, address.name, state)
+
     async def room_archive(self, user_jid: str, room: str, query: ArchiveQuery) -> ArchivePage:
         if self.archive is None:
             return ArchivePage((), True)
@@ -340,7 +344,9 @@ class IrcTransport(Transport, RoomService):
         session = await self._session(message.user_jid, address.server, None)
         if address.kind == "server":
             try:
-                session.raw(parse_raw_command(message.body))
+                user_commands.raw(
+                    session, parse_raw_command(message.body), message.xmpp_id, message.from_jid
+                )
             except UnsafeLine as exc:
                 raise GatewayError(str(exc), "bad-request", "modify") from exc
             return
@@ -349,7 +355,9 @@ class IrcTransport(Transport, RoomService):
     async def user_presence(self, presence: UserPresence) -> None:
         user_jid, _, resource = presence.from_jid.partition("/")
         if presence.contact and self.parse_room_address(presence.contact):
-            return  # room presence: the MUC router handles it
+            if presence.available:  # a show in a room: AWAY only, the join is not replayed
+                self._presence_changed(user_jid, resource, True, presence.show, presence.status)
+            return  # joins and leaves: the MUC router handles them
         self._presence_changed(
             user_jid, resource, presence.available, presence.show, presence.status
         )
@@ -385,7 +393,7 @@ class IrcTransport(Transport, RoomService):
             away = "Offline"
         for (user, _), session in self.sessions.items():
             if user == user_jid:
-                session.set_away(away)
+                user_commands.set_away(session, away)
 
     async def unregistered(self, user_jid: str) -> None:
         for key in [k for k in self.sessions if k[0] == user_jid]:
@@ -395,21 +403,3 @@ class IrcTransport(Transport, RoomService):
 
     def commands(self) -> list[Command]:
         return ServerSettingsCommand(self).commands()
-
-
-async def _check_destination(server: str, host: str, port: int, allowed: Sequence[Network]) -> None:
-    """Refuse, before any connection, a server whose address the gateway may not reach.
-
-    The connection checks again on each attempt (the name may resolve differently later);
-    this is for a clear error at join, which says nothing of what listens there.
-    """
-    try:
-        await resolve_allowed(host, port, allowed)
-    except RefusedDestination:
-        raise GatewayError(
-            f"cannot connect to {server}: {REFUSED_TEXT}", "not-allowed", "cancel"
-        ) from None
-    except OSError as exc:
-        raise GatewayError(
-            f"cannot connect to {server}: {exc}", "remote-server-not-found", "cancel"
-        ) from None

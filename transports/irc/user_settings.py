@@ -112,6 +112,9 @@ def connection_settings(
         burst=throttle.burst if throttle else None,
         lines_per_second=throttle.lines_per_second if throttle else 1.0,
         allowed_networks=None if policy.listed and same_place else policy.allowed_networks,
+        webirc_password=secret("webirc_password", config.webirc_password),
+        connections_per_second=config.connections_per_second,
+        max_connections=config.max_connections,
     )
     admin_lines = list(config.after_connect) if admin_destination else []
     user_lines = allowed_lines(

@@ -7,6 +7,8 @@ change.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -58,6 +60,10 @@ class HookCommands:
         self._public_url = public_url
         self._max_per_user = max_per_user
         self._deleted = deleted
+        #: One lock per user creating a hook now; a lock nobody holds goes away by itself.
+        self._creating: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     def commands(self) -> list[Command]:
         return [
@@ -68,11 +74,6 @@ class HookCommands:
         ]
 
     async def create(self, user_jid: str, values: dict[str, Any]) -> CommandResult:
-        if len(await self._stored.owned_by(user_jid)) >= self._max_per_user:
-            raise GatewayError(
-                f"you have {self._max_per_user} hooks, the most allowed; delete one first",
-                "not-allowed",
-            )
         hook = Hook(
             name=check_name(str(values.get("name") or "")),
             owner=user_jid,
@@ -81,7 +82,16 @@ class HookCommands:
             rooms=parse_jids(str(values.get("rooms") or "")),
             url=check_url(str(values.get("url") or "")),
         )
-        await self._directory.create(hook)
+        # The count and the insert must not interleave with another create by the same user:
+        # 40 submits at once all read "under the most allowed" and 12 of 3 were stored.
+        lock = self._creating.setdefault(user_jid, asyncio.Lock())
+        async with lock:
+            if len(await self._stored.owned_by(user_jid)) >= self._max_per_user:
+                raise GatewayError(
+                    f"you have {self._max_per_user} hooks, the most allowed; delete one first",
+                    "not-allowed",
+                )
+            await self._directory.create(hook)
         return CommandResult(
             f"Created {hook.name}@{self._domain}.\n"
             f"Inbound URL: {self.inbound_url(hook.name)}\n"

@@ -22,6 +22,9 @@ from transports.webhook.outbound import REFUSED_URL
 from transports.webhook.settings import HOOK_NAME_PATTERN, HookSettings
 
 _JID = re.compile(r"^[^@/\s]+@[^@/\s]+$")
+#: JIDs and rooms one user's hook may post to. Each post is stored once per target: a hook
+#: of 2,000 targets turned one post into 2,000 events (60 posts a minute, 20 hooks a user).
+MAX_HOOK_TARGETS = 50
 
 
 def config_hook(settings: HookSettings) -> Hook:
@@ -123,6 +126,12 @@ class HookDirectory:
 
     async def create(self, hook: Hook) -> Hook:
         """Store a user hook after checking its name, targets and url."""
+        if len(hook.deliver_to) + len(hook.rooms) > MAX_HOOK_TARGETS:
+            raise GatewayError(
+                f"a hook may post to at most {MAX_HOOK_TARGETS} targets (JIDs and rooms)",
+                "not-acceptable",
+                "modify",
+            )
         for jid in hook.deliver_to:
             if jid != hook.owner and not self._is_allowed(jid):
                 raise GatewayError(
