@@ -29,6 +29,7 @@ from component.room_namespaces import (
     NS_SID,
     NS_VERSION,
 )
+from component.room_occupants import error
 from component.room_render import stamp
 from mappings.archive import ArchiveQuery
 from transports.base import GatewayError
@@ -116,12 +117,7 @@ async def _mam(router: MucRouter, iq: Iq, room: str, query: ET.Element) -> None:
         archive_query = _archive_query(query)
         page = await router.rooms.room_archive(user_jid, room, archive_query)
     except GatewayError as exc:
-        reply = iq.reply(clear=True)
-        reply["type"] = "error"
-        reply["error"]["type"] = exc.error_type
-        reply["error"]["condition"] = exc.condition
-        reply["error"]["text"] = exc.text
-        reply.send()
+        error(iq, exc)
         return
     queryid = query.get("queryid")
     room_bare = router.room_jid(room)

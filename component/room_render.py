@@ -56,8 +56,9 @@ def render_presence(router: MucRouter, event: OccupantPresence) -> None:
         )
         if event.show:
             pres["show"] = event.show
-        if event.status:
-            pres["status"] = event.status
+        status = occupant_status(event)
+        if status:
+            pres["status"] = status
         x = ET.SubElement(pres.xml, f"{{{NS_MUC_USER}}}x")
         occupant_item(router, x, event)
         for code in status_codes(event):
@@ -67,6 +68,19 @@ def render_presence(router: MucRouter, event: OccupantPresence) -> None:
         room == event.room and jid.startswith(f"{event.user_jid}/") for jid, room in router.joined
     ):
         router.members.forget(event.user_jid, event.room)  # the user's last resource left
+
+
+def occupant_status(event: OccupantPresence) -> str:
+    """The presence's status text, with the network account the occupant is logged in to.
+
+    XEP-0045 has no place for an account, and users of IRC rely on it to tell a nick's
+    owner from someone who took the nick; the status text is what every client shows.
+    """
+    account = event.occupant.account
+    if not account or not event.available:
+        return event.status
+    logged_in = f"logged in as {account}"
+    return f"{event.status} ({logged_in})" if event.status else logged_in
 
 
 def occupant_item(router: MucRouter, x: ET.Element, event: OccupantPresence) -> None:

@@ -16,9 +16,11 @@ from support.certs import make_certificates
 from support.fixture_types import ConnectIrc, ConnectXmpp, MakeNgircd, MakeProsody
 from support.inspircd import ATHEME, INSPIRCD, IrcNetwork, MakeIrcNetwork
 from support.irc_client import RawIrcClient
+from support.mail_world import MailWorld, running_mail_world
 from support.ngircd import Ngircd
 from support.postgres import PG_BIN, Postgres, binaries_present
 from support.prosody import Prosody
+from support.scenario import Stack, running_stack
 from support.xmpp_client import XmppClient
 
 
@@ -127,6 +129,28 @@ async def irc_client(make_ngircd: MakeNgircd) -> AsyncIterator[ConnectIrc]:
     yield connect
     for client in reversed(clients):
         await client.close()
+
+
+@pytest.fixture
+async def stack(
+    tmp_path: Path,
+    make_prosody: MakeProsody,
+    make_ngircd: MakeNgircd,
+    xmpp_client: ConnectXmpp,
+    irc_client: ConnectIrc,
+) -> AsyncIterator[Stack]:
+    """biboumi's scenario harness (tests/support/scenario.py): Prosody, ngIRCd, the gateway."""
+    async with running_stack(tmp_path, make_prosody, make_ngircd, xmpp_client, irc_client) as s:
+        yield s
+
+
+@pytest.fixture
+async def mail_world(
+    tmp_path: Path, make_prosody: MakeProsody, xmpp_client: ConnectXmpp
+) -> AsyncIterator[MailWorld]:
+    """Prosody and the gateway's email transport, Alice bound (tests/support/mail_world.py)."""
+    async with running_mail_world(tmp_path, make_prosody, xmpp_client) as world:
+        yield world
 
 
 @pytest.fixture

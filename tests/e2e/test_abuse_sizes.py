@@ -11,55 +11,15 @@ from __future__ import annotations
 import asyncio
 import re
 import urllib.request
-from collections.abc import AsyncIterator
-from email.message import EmailMessage
-from pathlib import Path
-from typing import Any
 
-import aiosmtplib
 import pytest
-from support.fixture_types import ConnectXmpp, MakeProsody
 from support.gateway import GatewayProcess
-from support.ports import free_port
-from support.prosody import Prosody
-from support.smtp_sink import SmtpSink
-from support.xmpp_client import XmppClient
+from support.mail_world import JULIET_JID, MailWorld, plain_mail, send_mail
 
 pytestmark = pytest.mark.e2e
 
-MAIL = "mail.example.org"
-SECRET = "mail-component-s3cret"
-ALICE = "alice@example.org"
-JULIET = "juliet@capulet.lit"
-JULIET_JID = rf"juliet\40capulet.lit@{MAIL}"
 PROSODY_COMPONENT_LIMIT = 512 * 1024
 BOUND = 131072  # xmpp.max_stanza_bytes, the default
-
-
-def email_gateway(
-    workdir: Path, prosody: Prosody, smtp_port: int, sink_port: int, **xmpp: Any
-) -> GatewayProcess:
-    return GatewayProcess(
-        workdir,
-        {
-            "xmpp": {
-                "host": "127.0.0.1",
-                "port": prosody.component_port,
-                "reconnect_max_seconds": 1,
-                **xmpp,
-            },
-            "allowed_domains": ["example.org"],
-            "transports": {
-                "email": {
-                    "jid": MAIL,
-                    "secret": SECRET,
-                    "domain": MAIL,
-                    "smtp_listen": f"127.0.0.1:{smtp_port}",
-                    "smarthost": {"host": "127.0.0.1", "port": sink_port, "starttls": False},
-                }
-            },
-        },
-    )
 
 
 def long_text(size: int) -> str:
@@ -75,23 +35,6 @@ def long_text(size: int) -> str:
     return "".join(lines)
 
 
-def mail(text: str, message_id: str, subject: str) -> bytes:
-    message = EmailMessage()
-    message["From"] = f"Juliet <{JULIET}>"
-    message["To"] = f"alice@{MAIL}"
-    message["Subject"] = subject
-    message["Message-ID"] = message_id
-    message.set_content(text)
-    return message.as_bytes()
-
-
-async def send_mail(smtp_port: int, raw: bytes) -> str:
-    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=smtp_port, start_tls=False, timeout=30)
-    async with client:
-        _, reply = await client.sendmail(JULIET, [f"alice@{MAIL}"], raw)
-    return reply
-
-
 def http_get(url: str) -> tuple[bytes, str]:
     with urllib.request.urlopen(url, timeout=10) as response:
         return response.read(), response.headers.get("Content-Type", "")
@@ -105,33 +48,19 @@ def metric(gateway: GatewayProcess, name: str, transport: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-@pytest.fixture
-async def world(
-    tmp_path: Path, make_prosody: MakeProsody, xmpp_client: ConnectXmpp
-) -> AsyncIterator[tuple[Prosody, GatewayProcess, XmppClient, int]]:
-    prosody = make_prosody(components={MAIL: SECRET}, users={"alice": "alice-pw"})
+async def test_a_700_kb_mail_is_cut_with_a_link_and_the_next_mail_arrives(
+    mail_world: MailWorld,
+) -> None:
+    prosody, gateway, alice, smtp_port = mail_world
     # Prosody's own default applies: nothing in its config sets a stanza size limit.
     assert "stanza_size_limit" not in prosody.config_text()
-    smtp_port = free_port()
-    async with SmtpSink() as sink:
-        gateway = email_gateway(tmp_path / "gateway", prosody, smtp_port, sink.port)
-        bound = gateway.cli("mappings", "add", "email", ALICE, "alice")
-        assert bound.returncode == 0, bound.stderr
-        await gateway.astart()
-        alice = await xmpp_client(ALICE, "alice-pw", prosody)
-        try:
-            yield prosody, gateway, alice, smtp_port
-        finally:
-            gateway.kill()
-
-
-async def test_a_700_kb_mail_is_cut_with_a_link_and_the_next_mail_arrives(world: Any) -> None:
-    _prosody, gateway, alice, smtp_port = world
     text = long_text(700_000)
     assert len(text.encode()) > PROSODY_COMPONENT_LIMIT
-    reply = await send_mail(smtp_port, mail(text, "<big@capulet.lit>", "The long one"))
+    big_mail = plain_mail(text, "<big@capulet.lit>", "The long one")
+    reply = await send_mail(smtp_port, big_mail, timeout=30)
     assert reply.startswith("2"), reply
-    assert (await send_mail(smtp_port, mail("Short.", "<small@capulet.lit>", "Hi"))).startswith("2")
+    small_mail = plain_mail("Short.", "<small@capulet.lit>", "Hi")
+    assert (await send_mail(smtp_port, small_mail, timeout=30)).startswith("2")
 
     big = await alice.expect_message(from_=JULIET_JID, contains="line 000000", timeout=20)
     small = await alice.expect_message(from_=JULIET_JID, contains="Short.", timeout=20)

@@ -34,18 +34,6 @@ STANZA_TAG_IN_CLIENT_NS = re.compile(
 
 
 @pytest.fixture
-async def stack(
-    tmp_path: Path,
-    make_prosody: MakeProsody,
-    make_ngircd: MakeNgircd,
-    xmpp_client: ConnectXmpp,
-    irc_client: ConnectIrc,
-) -> AsyncIterator[Stack]:
-    async with running_stack(tmp_path, make_prosody, make_ngircd, xmpp_client, irc_client) as s:
-        yield s
-
-
-@pytest.fixture
 async def recorded(
     tmp_path: Path,
     make_prosody: MakeProsody,

@@ -18,30 +18,15 @@ from __future__ import annotations
 import asyncio
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from support.fixture_types import ConnectIrc, ConnectXmpp, MakeNgircd, MakeProsody
 from support.irc_client import RawIrcClient
-from support.scenario import Scenario, Stack, attribute_at, running_stack
+from support.scenario import Scenario, Stack, attribute_at
 
 pytestmark = pytest.mark.e2e
 
 JOIN = "<presence from='{jid_one}/{resource_one}' to='#foo%{irc_server_one}/{nick_one}'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
 JOIN_TWO = "<presence from='{jid_two}/{resource_one}' to='#foo%{irc_server_one}/{nick_two}'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
-
-
-@pytest.fixture
-async def stack(
-    tmp_path: Path,
-    make_prosody: MakeProsody,
-    make_ngircd: MakeNgircd,
-    xmpp_client: ConnectXmpp,
-    irc_client: ConnectIrc,
-) -> AsyncIterator[Stack]:
-    async with running_stack(tmp_path, make_prosody, make_ngircd, xmpp_client, irc_client) as s:
-        yield s
 
 
 async def irc_identity(observer: RawIrcClient, nick: str) -> str:

@@ -32,12 +32,11 @@ tests/support/tmux_client.py runs it as nobody when the tests run as root.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.fixture_types import ConnectIrc, ConnectXmpp, MakeNgircd, MakeProsody
-from support.scenario import PASSWORDS, Stack, running_stack
+from support.scenario import PASSWORDS, Stack
 from support.tmux_client import (
     POEZIO,
     PROFANITY,
@@ -52,18 +51,6 @@ pytestmark = pytest.mark.e2e
 JID = "first@example.org"
 ROOM = "#foo%irc.localhost@irc.gw"
 OTHER_ROOM = "#bar%irc.localhost@irc.gw"
-
-
-@pytest.fixture
-async def stack(
-    tmp_path: Path,
-    make_prosody: MakeProsody,
-    make_ngircd: MakeNgircd,
-    xmpp_client: ConnectXmpp,
-    irc_client: ConnectIrc,
-) -> AsyncIterator[Stack]:
-    async with running_stack(tmp_path, make_prosody, make_ngircd, xmpp_client, irc_client) as s:
-        yield s
 
 
 @pytest.fixture

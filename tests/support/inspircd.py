@@ -104,6 +104,9 @@ class Inspircd(ServerProcess):
 <module name="uhnames">
 <module name="chghost">
 <module name="cgiirc">
+# Channel mode +H replays recent lines to joiners in a BATCH (test_irc_v3_more.py).
+<module name="chanhistory">
+<chanhistory maxlines="50">
 <ircv3 accountnotify="yes" awaynotify="yes" extendedjoin="yes">
 <cgihost type="webirc" password="{self.webirc_password}" mask="*@127.0.0.1">
 <class name="tests" commands="*" privs="*" usermodes="*" chanmodes="*">

@@ -8,18 +8,14 @@ server sends, so each scenario shows both directions: the events the component r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+from support.irc_fakes import USER, FakeConnection, Hooks, enter, feed, session, transport_with
 
 from transports.base import DeliveryReport, GatewayError, InboundMessage, UserPresence
 from transports.irc import channel_list, moderation, pending, user_commands, versions
-from transports.irc.connection import ConnectOptions
-from transports.irc.echoes import Echoes
-from transports.irc.modes import DEFAULT_CHANMODES, DEFAULT_PREFIX, PrefixModes
-from transports.irc.protocol import build_line, parse_line
 from transports.irc.session import ServerSession
 from transports.irc.settings import IrcSettings
 from transports.irc.transport import IrcTransport
@@ -31,98 +27,19 @@ from transports.rooms import (
     RoomStatus,
 )
 
-USER = "alice@example.org"
 PHONE = f"{USER}/phone"
 ROOM = "#chan%irc.example"
-
-
-class FakeConnection:
-    """Stands for IrcConnection: checks each line as the real one does, and keeps it."""
-
-    def __init__(self, caps: frozenset[str] = frozenset()) -> None:
-        self.sent: list[str] = []
-        self.nick = "alice"
-        self.self_prefix: str | None = "alice!~alice@gw.example"
-        self.closed = False
-        self.backlog = 0
-        self.casemapping = "rfc1459"
-        self.echoes = Echoes()
-        self.prefix_modes = PrefixModes.parse(DEFAULT_PREFIX)
-        self.chanmodes = DEFAULT_CHANMODES
-        self.caps = caps
-
-    def send(self, command: str, *params: str, tags: Mapping[str, str] | None = None) -> None:
-        self.sent.append(build_line(command, *params, tags=tags))
-
-    def has_cap(self, name: str) -> bool:
-        return name in self.caps
-
-
-class Hooks:
-    version_reply = "Portway"
-    reconnect_attempts = 1
-    reconnect_delay = 0.1
-    reconnect_max_delay = 0.1
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-
-    async def deliver_event(self, event: Any) -> bool:
-        self.events.append(event)
-        return True
-
-    def archive_line(self, *args: Any, **kwargs: Any) -> str | None:
-        return None
-
-    async def history(self, *args: Any) -> None:
-        return None
-
-    def of(self, kind: type) -> list[Any]:
-        return [event for event in self.events if isinstance(event, kind)]
-
-
-def session(caps: frozenset[str] = frozenset()) -> tuple[ServerSession, FakeConnection, Hooks]:
-    hooks = Hooks()
-    options = ConnectOptions("irc.example", 6667, "alice", tls=False)
-    made = ServerSession(hooks, USER, "irc.example", options, [], lambda _s: None)
-    conn = FakeConnection(caps)
-    made.conn = cast(Any, conn)
-    made.connected = True
-    return made, conn, hooks
-
-
-async def feed(made: ServerSession, *raw: str) -> None:
-    for text in raw:
-        await made._handle(parse_line(text))
 
 
 async def joined(
     names: str = "alice @bob carol", caps: frozenset[str] = frozenset(), asked: str = "alice"
 ) -> tuple[ServerSession, FakeConnection, Hooks]:
     """A session whose resource ``phone`` is in #chan, with these NAMES."""
-    from transports.irc import membership
-
     made, conn, hooks = session(caps)
-    await membership.join(made, "phone", "#chan", asked, None)
-    await feed(
-        made,
-        f":{conn.nick}!~alice@gw.example JOIN #chan",
-        f":irc.example 353 {conn.nick} = #chan :{names}",
-        f":irc.example 366 {conn.nick} #chan :End of /NAMES list.",
-        f":irc.example 315 {conn.nick} #chan :End of WHO list.",  # the WHO a join asks
-    )
+    await enter(made, "#chan", names, asked)
     conn.sent.clear()
     hooks.events.clear()
     return made, conn, hooks
-
-
-def transport_with(made: ServerSession) -> IrcTransport:
-    settings = IrcSettings.model_validate(
-        {"jid": "irc.example.org", "secret": "a-component-secret"}
-    )
-    transport = IrcTransport(settings, cast(Any, SimpleNamespace(domain="irc.example.org")))
-    transport.sessions[(USER, "irc.example")] = made
-    return transport
 
 
 # -- 1. occupants carry their real JID: contact address and user@host ---------------------------
@@ -387,6 +304,22 @@ async def test_a_refused_channel_line_is_an_error_on_that_message(
     await feed(made, f":irc.example {numeric} alice #chan :Cannot send to channel")
     [error] = hooks.of(RoomError)
     assert (error.on, error.condition, error.xmpp_id) == ("message", condition, "msg-1")
+
+
+async def test_a_refused_nick_change_is_an_error_on_the_nick_change() -> None:
+    made, conn, hooks = await joined()
+    await transport_with(made).change_nick(PHONE, ROOM, "alicia")
+    assert conn.sent == ["NICK alicia"]
+    await feed(made, ":irc.example 437 alice alicia :Nick/channel is temporarily unavailable")
+    [error] = hooks.of(RoomError)
+    assert (error.room, error.resources, error.on, error.condition, error.text) == (
+        ROOM,
+        ("phone",),
+        "nick",
+        "resource-constraint",
+        "Nick/channel is temporarily unavailable",
+    )
+    assert made.nick_room is None
 
 
 @pytest.mark.parametrize(

@@ -7,81 +7,22 @@ at every reconnect), and that a kick reason with line breaks is one KICK line.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any, cast
-
 import pytest
+from support.irc_fakes import USER, session, transport_with
 
 from transports.base import GatewayError
 from transports.irc import user_commands
-from transports.irc.connection import ConnectOptions
-from transports.irc.echoes import Echoes
 from transports.irc.limits import (
     CTCP_REPLY_BURST,
     MAX_PENDING,
     MAX_REMEMBERED_IDS,
     MAX_UNHANDLED_LINES,
 )
-from transports.irc.protocol import IrcLine, build_line
-from transports.irc.session import ServerSession
-from transports.irc.settings import IrcSettings
-from transports.irc.transport import IrcTransport
-
-
-class FakeConnection:
-    """Stands for IrcConnection: checks each line as the real one does, and keeps it."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-        self.nick = "alice"
-        self.self_prefix = None
-        self.closed = False
-        self.backlog = 0
-        self.casemapping = "rfc1459"
-        self.echoes = Echoes()
-        self.reading = True
-
-    def send(self, command: str, *params: str) -> None:
-        self.sent.append(build_line(command, *params))  # raises UnsafeLine like the real one
-
-    def pause_reading(self) -> None:
-        self.reading = False
-
-    def resume_reading(self) -> None:
-        self.reading = True
-
-
-class Hooks:
-    version_reply = "Portway"
-    reconnect_attempts = 1
-    reconnect_delay = 0.1
-    reconnect_max_delay = 0.1
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-
-    async def deliver_event(self, event: Any) -> bool:
-        self.events.append(event)
-        return True
-
-    def archive_line(self, *args: Any, **kwargs: Any) -> str | None:
-        return None
-
-    async def history(self, *args: Any) -> None:
-        return None
-
-
-def session() -> tuple[ServerSession, FakeConnection]:
-    options = ConnectOptions("irc.example", 6667, "alice", tls=False)
-    made = ServerSession(Hooks(), "alice@example.org", "irc.example", options, [], lambda _s: None)
-    conn = FakeConnection()
-    made.conn = cast(Any, conn)
-    made.connected = True
-    return made, conn
+from transports.irc.protocol import IrcLine
 
 
 async def test_a_ctcp_flood_gets_a_few_replies() -> None:
-    made, conn = session()
+    made, conn, _hooks = session()
     for _ in range(500):
         await made._handle(IrcLine("PRIVMSG", ("alice", "\x01VERSION\x01"), "mallory!m@h"))
         await made._handle(IrcLine("PRIVMSG", ("alice", "\x01PING 123\x01"), "mallory!m@h"))
@@ -90,7 +31,7 @@ async def test_a_ctcp_flood_gets_a_few_replies() -> None:
 
 
 async def test_a_multi_line_status_is_one_away_line_and_is_sent_again_on_reconnect() -> None:
-    made, conn = session()
+    made, conn, _hooks = session()
     user_commands.set_away(made, "gone for lunch\nback at two\r\n\0or three")
     assert conn.sent == ["AWAY :gone for lunch back at two or three"]
     conn.sent.clear()
@@ -101,25 +42,25 @@ async def test_a_multi_line_status_is_one_away_line_and_is_sent_again_on_reconne
 
 
 async def test_messages_waiting_for_the_connection_are_bounded() -> None:
-    made, _conn = session()
+    made, _conn, _hooks = session()
     made.connected = False
     for number in range(MAX_PENDING):
-        await made.private("bob", f"message {number}", None, "alice@example.org/phone")
+        await made.private("bob", f"message {number}", None, f"{USER}/phone")
     with pytest.raises(GatewayError) as refused:
-        await made.private("bob", "one too many", None, "alice@example.org/phone")
+        await made.private("bob", "one too many", None, f"{USER}/phone")
     assert refused.value.condition == "resource-constraint"
     assert len(made.pending) == MAX_PENDING
 
 
 async def test_private_message_ids_are_remembered_for_a_bounded_number_of_nicks() -> None:
-    made, _conn = session()
+    made, _conn, _hooks = session()
     for number in range(MAX_REMEMBERED_IDS * 3):
-        await made.private(f"nick{number}", "hi", f"id{number}", "alice@example.org/phone")
+        await made.private(f"nick{number}", "hi", f"id{number}", f"{USER}/phone")
     assert len(made._pm_ids) == MAX_REMEMBERED_IDS
 
 
 async def test_reading_pauses_while_lines_wait_to_be_handled() -> None:
-    made, conn = session()
+    made, conn, _hooks = session()
     for _ in range(MAX_UNHANDLED_LINES):
         made._on_line(IrcLine("NOTICE", ("alice", "x"), "irc.example"))
     assert not conn.reading
@@ -129,13 +70,8 @@ async def test_reading_pauses_while_lines_wait_to_be_handled() -> None:
 
 
 async def test_a_kick_reason_with_line_breaks_is_one_line() -> None:
-    settings = IrcSettings.model_validate(
-        {"jid": "irc.example.org", "secret": "a-component-secret"}
-    )
-    transport = IrcTransport(settings, cast(Any, SimpleNamespace(domain="irc.example.org")))
-    made, conn = session()
-    transport.sessions[("alice@example.org", "irc.example")] = made
-    await transport.kick(
-        "alice@example.org/phone", "#chan%irc.example", "bob", "first line\nJOIN #evil"
+    made, conn, _hooks = session()
+    await transport_with(made).kick(
+        f"{USER}/phone", "#chan%irc.example", "bob", "first line\nJOIN #evil"
     )
     assert conn.sent == ["KICK #chan bob :first line JOIN #evil"]

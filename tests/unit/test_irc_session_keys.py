@@ -6,99 +6,19 @@ sends, and the events it hands the component are checked (issue 11, IRC-3).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, cast
+from support.irc_fakes import USER, enter, feed, session
 
 from transports.base import DeliveryReport, event_from_dict
 from transports.irc import answers, channel_messages, membership
 from transports.irc.casemap import ASCII, RFC1459
-from transports.irc.connection import ConnectOptions
-from transports.irc.echoes import Echoes
 from transports.irc.handlers import HANDLERS
-from transports.irc.modes import DEFAULT_CHANMODES, DEFAULT_PREFIX, PrefixModes
-from transports.irc.protocol import build_line, parse_line
-from transports.irc.session import ServerSession
 from transports.rooms import OccupantPresence, RoomError, RoomMessage
-
-USER = "alice@example.org"
-
-
-class FakeConnection:
-    """Stands for IrcConnection: keeps each line sent; its CASEMAPPING is the server's."""
-
-    def __init__(self, caps: frozenset[str] = frozenset(), casemapping: str = RFC1459) -> None:
-        self.sent: list[str] = []
-        self.nick = "alice"
-        self.self_prefix: str | None = "alice!~alice@gw.example"
-        self.closed = False
-        self.backlog = 0
-        self.prefix_modes = PrefixModes.parse(DEFAULT_PREFIX)
-        self.chanmodes = DEFAULT_CHANMODES
-        self.caps = caps
-        self.casemapping = casemapping
-        self.echoes = Echoes()
-
-    def send(self, command: str, *params: str, tags: Mapping[str, str] | None = None) -> None:
-        self.sent.append(build_line(command, *params, tags=tags))
-
-    def has_cap(self, name: str) -> bool:
-        return name in self.caps
-
-
-class Hooks:
-    version_reply = "Portway"
-    reconnect_attempts = 1
-    reconnect_delay = 0.1
-    reconnect_max_delay = 0.1
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-
-    async def deliver_event(self, event: Any) -> bool:
-        self.events.append(event)
-        return True
-
-    def archive_line(self, *args: Any, **kwargs: Any) -> str | None:
-        return None
-
-    async def history(self, *args: Any) -> None:
-        return None
-
-    def of(self, kind: type) -> list[Any]:
-        return [event for event in self.events if isinstance(event, kind)]
-
-
-def session(conn: FakeConnection) -> tuple[ServerSession, Hooks]:
-    hooks = Hooks()
-    options = ConnectOptions("irc.example", 6667, "alice", tls=False)
-    made = ServerSession(hooks, USER, "irc.example", options, [], lambda _s: None)
-    made.conn = cast(Any, conn)
-    made.connected = True
-    return made, hooks
-
-
-async def feed(made: ServerSession, *raw: str) -> None:
-    for text in raw:
-        await made._handle(parse_line(text))
-
-
-async def enter(made: ServerSession, channel: str, names: str = "alice bob") -> None:
-    """The resource ``phone`` joins ``channel``, as the server confirms it."""
-    await membership.join(made, "phone", channel, "alice", None)
-    await feed(
-        made,
-        f":alice!~alice@gw.example JOIN {channel}",
-        f":irc.example 353 alice = {channel} :{names}",
-        f":irc.example 366 alice {channel} :End of /NAMES list.",
-        f":irc.example 315 alice {channel} :End of WHO list.",
-    )
 
 
 async def test_an_ascii_server_keeps_brackets_and_braces_apart() -> None:
     """ngIRCd says CASEMAPPING=ascii: #a[b] and #a{b} are two channels, and the room JID
     stays the name the user joined with, whatever case the server writes."""
-    conn = FakeConnection(casemapping=ASCII)
-    made, hooks = session(conn)
+    made, _conn, hooks = session(casemapping=ASCII)
     await membership.join(made, "phone", "#a[b]", "alice", None)
     assert list(made.channels) == ["#a{b}"]  # rfc1459 until the server says otherwise
     await feed(made, ":irc.example 005 alice CASEMAPPING=ascii CHANTYPES=# :are supported")
@@ -119,7 +39,7 @@ async def test_an_ascii_server_keeps_brackets_and_braces_apart() -> None:
 
 
 async def test_an_rfc1459_server_folds_brackets() -> None:
-    made, hooks = session(FakeConnection())
+    made, _conn, hooks = session()
     await enter(made, "#a[b]")
     await feed(made, ":irc.example 005 alice CASEMAPPING=rfc1459 :are supported")
     hooks.events.clear()
@@ -131,8 +51,7 @@ async def test_an_rfc1459_server_folds_brackets() -> None:
 
 async def test_a_refused_line_does_not_give_its_ids_to_the_next_echo() -> None:
     """With echo-message, a 404 forgets the refused line: the next echo keeps its own ids."""
-    conn = FakeConnection(caps=frozenset({"echo-message"}))
-    made, hooks = session(conn)
+    made, _conn, hooks = session(caps=frozenset({"echo-message"}))
     await enter(made, "#chan")
     await channel_messages.say(made, f"{USER}/phone", "#chan", "refused", "id-1", None)
     await channel_messages.say(made, f"{USER}/phone", "#chan", "accepted", "id-2", None)
@@ -150,7 +69,7 @@ async def test_a_refused_line_does_not_give_its_ids_to_the_next_echo() -> None:
 
 async def test_away_stays_shown_through_later_presences() -> None:
     """away-notify's show is kept by a later presence of the member (a voice here)."""
-    made, hooks = session(FakeConnection(caps=frozenset({"away-notify"})))
+    made, _conn, hooks = session(caps=frozenset({"away-notify"}))
     await enter(made, "#chan")
     hooks.events.clear()
     await feed(made, ":bob!b@h AWAY :lunch", ":irc.example MODE #chan +v bob")
@@ -190,8 +109,7 @@ def test_a_report_stored_before_conditions_existed_still_loads() -> None:
 async def test_other_isupport_lines_leave_the_keys_alone() -> None:
     """After a reconnect the new connection says rfc1459 until its CASEMAPPING line: a 005
     without it must not fold an ascii server's keys back (#a[b] and #a{b} would merge)."""
-    conn = FakeConnection(casemapping=ASCII)
-    made, _hooks = session(conn)
+    made, conn, _hooks = session(casemapping=ASCII)
     await feed(made, ":irc.example 005 alice CASEMAPPING=ascii :are supported")
     await enter(made, "#a[b]")
     await enter(made, "#a{b}")

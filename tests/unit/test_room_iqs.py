@@ -231,3 +231,19 @@ async def test_room_disco_names_the_room_and_counts_occupants_once_joined() -> N
     assert occupants_field(await room_info(router, component)) == "2"
     presence("alice", available=False, is_self=True)  # the user's last resource leaves
     assert occupants_field(await room_info(router, component)) is None
+
+
+async def test_a_malformed_archive_query_is_an_iq_error_that_says_why() -> None:
+    router, _rooms, component = make_router()
+    [reply] = await ask(
+        router,
+        component,
+        f"<iq type='set' id='m1' from='{USER}/laptop' to='{ROOM}@{GW}'>"
+        "<query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'>"
+        "<field var='start'><value>yesterday</value></field></x></query></iq>",
+    )
+    assert (reply["type"], reply["id"], str(reply["to"])) == ("error", "m1", f"{USER}/laptop")
+    assert condition(reply) == "bad-request"
+    assert reply["error"]["type"] == "modify"
+    assert reply["error"]["text"] == "start and end must be XEP-0082 date-times"
+    assert reply.xml.find("{urn:xmpp:mam:2}fin") is None

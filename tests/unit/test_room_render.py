@@ -120,3 +120,20 @@ async def test_the_echo_keeps_stanza_ids_of_other_entities_only() -> None:
     room_render.render_message(router, echo)
     for msg in component.take():
         assert {s.get("id") for s in msg.xml.iter(f"{SID}stanza-id")} == {"s1"}
+
+
+def test_the_occupants_account_is_said_in_the_status() -> None:
+    def presence(status: str, account: str | None, available: bool = True) -> OccupantPresence:
+        return OccupantPresence(
+            "alice@example.org",
+            "#r",
+            ("res",),
+            Occupant("bob", account=account),
+            available=available,
+            status=status,
+        )
+
+    assert room_render.occupant_status(presence("", "robert")) == "logged in as robert"
+    assert room_render.occupant_status(presence("lunch", "robert")) == "lunch (logged in as robert)"
+    assert room_render.occupant_status(presence("lunch", None)) == "lunch"
+    assert room_render.occupant_status(presence("bye", "robert", available=False)) == "bye"

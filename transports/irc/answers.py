@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from transports.base import DeliveryReport, GatewayError
 from transports.irc import channel_messages, private_messages
-from transports.irc.channel import Channel
 from transports.irc.protocol import IrcLine
 
 if TYPE_CHECKING:
@@ -154,7 +153,7 @@ async def refusal(session: ServerSession, line: IrcLine) -> bool:
     renaming = session.channels.get(session.nick_room or "")
     if code in NICK_ERRORS and renaming is not None:
         session.nick_room = None
-        await _room_refused(session, renaming, "nick", NICK_ERRORS[code], text)
+        await channel_messages.refused(session, renaming, "nick", NICK_ERRORS[code], text)
         return True
     channel = session.channels.get(session.fold(target))
     if channel is not None and code in ROOM_ERRORS:
@@ -164,7 +163,9 @@ async def refusal(session: ServerSession, line: IrcLine) -> bool:
             if session.conn is not None:
                 # A refused line is never echoed: its ids must not go to the next echo.
                 session.conn.echoes.forget(channel.key)
-        await _room_refused(session, channel, "message", ROOM_ERRORS[code], text, xmpp_id)
+        await channel_messages.refused(
+            session, channel, "message", ROOM_ERRORS[code], text, xmpp_id=xmpp_id
+        )
         return True
     if await private_messages.undelivered(session, target, text):
         return True
@@ -176,17 +177,6 @@ async def refusal(session: ServerSession, line: IrcLine) -> bool:
         )
         return True
     return False
-
-
-async def _room_refused(
-    session: ServerSession,
-    channel: Channel,
-    on: str,
-    condition: str,
-    text: str,
-    xmpp_id: str | None = None,
-) -> None:
-    await channel_messages.refused(session, channel, on, condition, text, xmpp_id=xmpp_id)
 
 
 async def on_pong(session: ServerSession, line: IrcLine) -> None:

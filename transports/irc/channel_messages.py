@@ -92,11 +92,13 @@ async def room_message(
     origin_id: str | None = None,
     msgid: str | None = None,
     sent_at: float | None = None,
+    replay: bool = False,
 ) -> None:
     """A line said in the channel: archived, then shown to every resource in the room.
 
     ``msgid`` is the server's id (IRCv3), the stanza id when the archive gives none;
-    ``sent_at`` its server-time; shown as a delay only for a replayed line (tags.replayed).
+    ``sent_at`` its server-time; shown as a delay for a line of a replay batch (``replay``),
+    or an old one (tags.replayed).
     """
     room = session.room(channel)
     stanza_id = (
@@ -116,7 +118,7 @@ async def room_message(
                 stanza_id,
                 xmpp_id,
                 origin_id,
-                timestamp=replayed(sent_at),
+                timestamp=sent_at if replay and sent_at is not None else replayed(sent_at),
                 notice=notice,
             )
         )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from transports.irc import (
     answers,
+    batches,
     channel_list,
     channel_messages,
     invites,
@@ -35,7 +36,7 @@ async def _on_text(session: ServerSession, line: IrcLine, notice: bool) -> None:
 
     With echo-message, the user's own lines come back too: they are echoes, never requests
     or messages from someone else. Inside a batch (netsplit, chathistory) lines are handled
-    as any other; a replayed line keeps its server-time.
+    as any other; a line of a replay batch (chathistory) is shown as history.
     """
     target, text = line.param(0), line.param(1)
     if notifications.is_own(session, line):
@@ -60,6 +61,7 @@ async def _on_text(session: ServerSession, line: IrcLine, notice: bool) -> None:
             notice=notice,
             msgid=line.msgid,
             sent_at=line.time,
+            replay=session.batches.is_replay(line),
         )
     else:
         await private_messages.heard(session, line, body)
@@ -98,6 +100,7 @@ HANDLERS: dict[str, Handler] = {
     "436": membership.on_nick_taken,
     "332": channel_messages.on_topic_reply,
     "TOPIC": channel_messages.on_topic,
+    "BATCH": batches.on_batch,
     "PRIVMSG": _on_privmsg,
     "NOTICE": _on_notice,
     "401": private_messages.on_no_such_nick,

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from transports.base import ContactPresence, GatewayError, InboundMessage
 from transports.irc import answers, membership, pending, private_messages, user_commands
 from transports.irc.addressing import IrcAddress
+from transports.irc.batches import OpenBatches
 from transports.irc.casemap import RFC1459, fold
 from transports.irc.channel import Channel, Member
 from transports.irc.connection import ConnectOptions, IrcConnection, RegistrationFailed
@@ -129,6 +130,8 @@ class ServerSession:
         self.requests = answers.Requests()
         #: PINGs sent to learn that the server has answered what came before (moderation)
         self.sync_count = 0
+        #: IRCv3 batches open on this connection (which lines are replays)
+        self.batches = OpenBatches()
         #: the channels of the LIST under way (322…323); exists only meanwhile
         self.listing: list[RoomListing] | None = None
         #: (id, full JID) of the raw command the user last sent, until an error answers it
