@@ -14,19 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e.test_abuse_sizes import (
-    ALICE,
-    JULIET_JID,
-    MAIL,
-    SECRET,
-    email_gateway,
-    long_text,
-    mail,
-    metric,
-    send_mail,
-)
+from e2e.test_abuse_sizes import long_text, metric
 from support.fixture_types import ConnectXmpp, MakeProsody
 from support.gateway import GatewayProcess
+from support.mail_world import ALICE, JULIET_JID, MAIL, SECRET, email_gateway, send_mail
+from support.mail_world import plain_mail as mail
 from support.ports import free_port
 from support.prosody import Prosody
 from support.smtp_sink import SmtpSink

@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import aiosmtplib
 
@@ -36,9 +36,10 @@ class MailWorld(NamedTuple):
 
 
 def email_gateway(
-    workdir: Path, prosody: Prosody, smtp_port: int, sink_port: int
+    workdir: Path, prosody: Prosody, smtp_port: int, sink_port: int, **xmpp: Any
 ) -> GatewayProcess:
-    """The gateway with only the email transport, relaying out through ``sink_port``."""
+    """The gateway with only the email transport, relaying out through ``sink_port``;
+    ``xmpp`` adds to its ``xmpp`` section (e.g. ``max_stanza_bytes``)."""
     return GatewayProcess(
         workdir,
         {
@@ -46,6 +47,7 @@ def email_gateway(
                 "host": "127.0.0.1",
                 "port": prosody.component_port,
                 "reconnect_max_seconds": 1,
+                **xmpp,
             },
             "allowed_domains": ["example.org"],
             "transports": {
