@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -42,9 +43,16 @@ async def test_irc_server_restart_rejoins_and_loses_nothing(world: World) -> Non
     await alice.expect(is_room_text("reconnecting"))
     alice.send_message(ROOM, "sent while the server was down", mtype="groupchat")
     await asyncio.sleep(0.3)
-    world.ngircd.start()
-    bob2 = await world.connect_irc(world.ngircd, "bob")
-    await bob2.join("#test")
+    # bob must be back in #test before the gateway rejoins, or he could not witness the
+    # queued line: hold the gateway still (its retry timer would race bob's join) meanwhile.
+    assert world.gateway.process is not None
+    world.gateway.process.send_signal(signal.SIGSTOP)
+    try:
+        world.ngircd.start()
+        bob2 = await world.connect_irc(world.ngircd, "bob")
+        await bob2.join("#test")
+    finally:
+        world.gateway.process.send_signal(signal.SIGCONT)
     await alice.expect(is_room_text("Reconnected"), timeout=20)
     await bob2.expect(r"^:alice!\S+ JOIN :?#test")
     await bob2.expect(r"^:alice!\S+ PRIVMSG #test :sent while the server was down$")
