@@ -22,7 +22,8 @@ from slixmpp.xmlstream.handler import CoroutineCallback
 from slixmpp.xmlstream.matcher.base import MatcherBase
 
 from component.room_namespaces import NS_CHATSTATES, NS_HINTS
-from transports.base import ContactChatState, GatewayError
+from transports.base import GatewayError
+from transports.events import ContactChatState
 from transports.rooms import RoomChatState
 
 if TYPE_CHECKING:

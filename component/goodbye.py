@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
 from component.room_namespaces import NS_MUC_USER
-from transports.base import ContactPresence
+from transports.events import ContactPresence
 
 if TYPE_CHECKING:
     from component.muc import MucRouter

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from transports.base import event_to_dict
+from transports.events import event_to_dict
 
 if TYPE_CHECKING:
     from mappings.store import Store

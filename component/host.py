@@ -36,13 +36,8 @@ from component.render import with_stable_ids
 from component.set_aside import set_aside_notice
 from component.stanza_bound import bound_fields, needs_link, with_link
 from mappings.outbox import OutboxFull
-from transports.base import (
-    GatewayError,
-    InboundMessage,
-    OutboundMessage,
-    event_from_dict,
-    event_to_dict,
-)
+from transports.base import GatewayError, OutboundMessage
+from transports.events import InboundMessage, event_from_dict, event_to_dict
 from transports.media import served_media
 
 if TYPE_CHECKING:

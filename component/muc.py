@@ -28,6 +28,7 @@ from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import StanzaBase
 
 from component import chat_states, room_admin, room_occupants, room_queries, room_render
+from component.message_refs import refers_of
 from component.room_directory import RoomDirectory
 from component.room_history import HistoryHold, HistoryLimit, parse_limit
 from component.room_invites import Invitations, is_invitation
@@ -191,11 +192,12 @@ class MucRouter:
             return True
         sender = str(msg["from"])
         nick = msg["to"].resource
+        body, refers = refers_of(msg.xml, msg["body"])
         try:
             if nick:
-                if msg["body"]:
+                if body or refers:
                     await self.rooms.send_private(
-                        sender, room, nick, msg["body"], msg["id"] or None
+                        sender, room, nick, body, msg["id"] or None, refers
                     )
                 return True
             if msg["type"] != "groupchat":
@@ -203,12 +205,12 @@ class MucRouter:
             if msg.xml.find(f"{{{msg.namespace}}}subject") is not None and not msg["body"]:
                 await self.rooms.set_subject(sender, room, msg["subject"])
                 return True
-            if msg["body"]:
+            if body or refers:
                 origin = msg.xml.find(f"{{{NS_SID}}}origin-id")
                 origin_id = origin.get("id") if origin is not None else None
                 self.foreign_ids.remember(msg, str(msg["to"].bare))
                 await self.rooms.send_room_message(
-                    sender, room, msg["body"], msg["id"] or None, origin_id
+                    sender, room, body, msg["id"] or None, origin_id, refers
                 )
         except GatewayError as exc:
             self.error_message(msg, exc.condition, exc.text, exc.error_type)

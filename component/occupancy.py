@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from slixmpp import JID, Message, Presence
 
-from transports.base import RoomLeave, RoomPost
+from transports.events import RoomLeave, RoomPost
 
 if TYPE_CHECKING:
     from component.xmpp import GatewayComponent

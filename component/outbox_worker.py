@@ -17,12 +17,12 @@ from mappings.outbox import OutboxItem, RetryPolicy
 from transports.base import (
     Delivered,
     DeliveryFailed,
-    DeliveryReport,
     OutboundMessage,
     Pending,
     RetryLater,
     Transport,
 )
+from transports.events import DeliveryReport
 
 if TYPE_CHECKING:
     from component.host import Host

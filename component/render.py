@@ -4,33 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import itertools
-import secrets
 from typing import TYPE_CHECKING, Any
 
 from slixmpp import JID
 from slixmpp.plugins.xep_0082 import format_datetime
 
 from component import chat_states
-from transports.base import ContactChatState, ContactPresence, DeliveryReport, InboundMessage
+from component.message_refs import refers_parts
+from component.xml_text import attr as _attr
+from component.xml_text import text as _text
+from transports.events import (
+    ContactChatState,
+    ContactPresence,
+    DeliveryReport,
+    InboundMessage,
+    new_stanza_id,
+)
 from transports.rooms import RoomMessage
 
 if TYPE_CHECKING:
     from component.xmpp import GatewayComponent
-
-
-_ID_PREFIX = secrets.token_hex(12)
-_ID_COUNTER = itertools.count()
-
-
-def new_id() -> str:
-    """A stanza id unique to this process run (random prefix), cheaper than uuid4 per message.
-
-    Written as a UUID (96 random bits, then a counter): some clients (Dino) take only
-    UUID-shaped ids as unique enough to drop a second copy by.
-    """
-    raw = f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFF:08x}"
-    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
 
 
 def with_stable_ids(event: Any) -> Any:
@@ -41,9 +34,9 @@ def with_stable_ids(event: Any) -> Any:
     archive can tell the copy from a new message. Ids chosen at send time were new each time.
     """
     if isinstance(event, InboundMessage) and not event.xmpp_id:
-        return dataclasses.replace(event, xmpp_id=new_id())
+        return dataclasses.replace(event, xmpp_id=new_stanza_id())
     if isinstance(event, RoomMessage) and not (event.xmpp_id or event.stanza_id):
-        return dataclasses.replace(event, xmpp_id=new_id())
+        return dataclasses.replace(event, xmpp_id=new_stanza_id())
     return event
 
 
@@ -72,7 +65,7 @@ def send_message(component: GatewayComponent, event: InboundMessage) -> None:
             event,
             to=str(JID(event.user_jid)),
             sender=str(sender),
-            msg_id=event.xmpp_id or new_id(),
+            msg_id=event.xmpp_id or new_stanza_id(),
             domain=component.domain,
             # from room/nick: a private message in a room (XEP-0045 §7.5)
             occupant=bool(event.resource) and muc is not None and muc.room_of(sender) is not None,
@@ -86,7 +79,8 @@ def message_xml(
     """An inbound message as a ``<message/>`` of the component stream.
 
     It says what slixmpp's stanza objects would (``tests/unit/test_render.py`` holds it to
-    that): empty texts but the subject are left out, one out-of-band URL, the delay and
+    that): empty texts but the subject are left out, one out-of-band URL (with its file's
+    name), what the message does to an earlier one (``message_refs.py``), the delay and
     stanza id stamped by the gateway's domain. The origin-id (XEP-0359) repeats ``msg_id``:
     the gateway is where this stanza starts, and a copy sent again carries the same one.
     From a room occupant (``occupant``), it carries the empty muc#user ``<x/>`` that marks
@@ -96,14 +90,17 @@ def message_xml(
         f"<message type={_attr(event.message_type)} to={_attr(to)} from={_attr(sender)}"
         f" id={_attr(msg_id)}>"
     ]
-    if event.body:
-        parts.append(f"<body>{_text(event.body)}</body>")
+    body, refers = refers_parts(event.refers, event.body) if event.refers else (event.body, "")
+    if body:
+        parts.append(f"<body>{_text(body)}</body>")
     if event.subject is not None:  # even empty: in a room, that clears the subject
         parts.append(f"<subject>{_text(event.subject)}</subject>")
     if event.thread:
         parts.append(f"<thread>{_text(event.thread)}</thread>")
     if event.oob_urls and event.oob_urls[0]:
-        parts.append(f'<x xmlns="jabber:x:oob"><url>{_text(event.oob_urls[0])}</url></x>')
+        desc = f"<desc>{_text(event.oob_desc)}</desc>" if event.oob_desc else ""
+        parts.append(f'<x xmlns="jabber:x:oob"><url>{_text(event.oob_urls[0])}</url>{desc}</x>')
+    parts.append(refers)
     if event.nick:
         parts.append(f'<nick xmlns="http://jabber.org/protocol/nick">{_text(event.nick)}</nick>')
     if event.timestamp is not None:
@@ -118,22 +115,6 @@ def message_xml(
     parts.append(f'<origin-id xmlns="urn:xmpp:sid:0" id={_attr(msg_id)} />')
     parts.append("</message>")
     return "".join(parts)
-
-
-_TEXT_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-#: In attributes also quotes, and the white space a parser would otherwise fold into spaces.
-_ATTR_ESCAPES = str.maketrans(
-    {**_TEXT_ESCAPES, '"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
-)
-_TEXT_TABLE = str.maketrans(_TEXT_ESCAPES)
-
-
-def _text(value: str) -> str:
-    return value.translate(_TEXT_TABLE)
-
-
-def _attr(value: str) -> str:
-    return f'"{value.translate(_ATTR_ESCAPES)}"'
 
 
 def send_presence(component: GatewayComponent, event: ContactPresence) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mappings.inbound import QueuedEvent
-from transports.base import InboundMessage
+from transports.events import InboundMessage
 
 #: Events whose recipient is a room, not a user: nobody to tell but the admin's log.
 _ROOM_BOUND = frozenset({"room-post", "room-leave"})

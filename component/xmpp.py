@@ -23,6 +23,8 @@ from component import chat_states, render, stanzas
 from component.commands import ContactCommands
 from component.core_commands import core_commands
 from component.goodbye import ContactsShown
+from component.message_refs import FEATURES as MESSAGE_REF_FEATURES
+from component.message_refs import refers_of
 from component.occupancy import RoomOccupancy
 from component.ordering import InArrivalOrder
 from component.outgoing import OutgoingStream
@@ -35,11 +37,10 @@ from transports.base import (
     GatewayError,
     OutboundMessage,
     RegistrationRequired,
-    RoomLeave,
-    RoomPost,
     Transport,
     UserPresence,
 )
+from transports.events import Refers, RoomLeave, RoomPost
 
 if TYPE_CHECKING:
     from component.host import Host
@@ -54,6 +55,7 @@ FEATURES = (
     "urn:xmpp:receipts",
     "urn:xmpp:sid:0",
     "jabber:x:oob",
+    *MESSAGE_REF_FEATURES,
 )
 VERSION = "0.1.0"
 UNSUBSCRIBE_SEQUENCE: tuple[Literal["unsubscribe", "unsubscribed", "unavailable"], ...] = (
@@ -151,8 +153,10 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
         ContactCommands(self, self._commands, self._contact_features).install()
 
     def _contact_features(self, address: str) -> tuple[str, ...]:
-        """What a contact's disco#info says beyond its commands."""
-        return self.muc.contact_features(address) if self.muc is not None else ()
+        """What a contact's disco#info says beyond its commands: every network carries
+        corrections, retractions, reactions and replies in some form (README's table)."""
+        rooms = self.muc.contact_features(address) if self.muc is not None else ()
+        return (*MESSAGE_REF_FEATURES, *rooms)
 
     # -- sending helpers ----------------------------------------------------------------------
 
@@ -333,9 +337,9 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
             return
         if self.muc is not None and await self.muc.handle_message(msg):
             return
-        body = msg["body"]
+        body, refers = refers_of(msg.xml, msg["body"])
         oob_url = msg["oob"]["url"] if msg.get_plugin("oob", check=True) is not None else ""
-        if not body and not oob_url:
+        if not body and not oob_url and refers is None:
             return  # chat states, receipts, markers: nothing to carry
         if not msg["to"].user:
             self.send_error(
@@ -347,7 +351,7 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
             )
             return
         try:
-            await self._send_outbound(msg, user, body, oob_url)
+            await self._send_outbound(msg, user, body, oob_url, refers)
         except GatewayError as error:
             self.send_error(msg, error)
         except Exception:  # not taken: the sender must know, and may try again
@@ -361,7 +365,9 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
                 ),
             )
 
-    async def _send_outbound(self, msg: Message, user: str, body: str, oob_url: str) -> None:
+    async def _send_outbound(
+        self, msg: Message, user: str, body: str, oob_url: str, refers: Refers | None
+    ) -> None:
         registrations = self.host.store.registrations
         if (
             self.network.requires_registration
@@ -385,6 +391,7 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
             oob_urls=(oob_url,) if oob_url else (),
             receipt_requested=receipt,
             message_type=msg["type"] or "normal",
+            refers=refers,
         )
         await self.network.send(message)
         await self.host.ensure_contact(user, contact, None)

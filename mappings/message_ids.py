@@ -1,4 +1,6 @@
-"""Message ids mapped both ways (XMPP id ↔ foreign id), for receipts, errors and threading."""
+"""Message ids mapped both ways (XMPP id ↔ foreign id), for receipts, errors and threading,
+and for what refers to an earlier message: a correction, retraction, reaction or reply names
+its target by the id its own side knows, and the other side needs its own id for it."""
 
 from __future__ import annotations
 
@@ -19,9 +21,14 @@ class MessageIdMapping:
     xmpp_id: str | None
     remote_id: str | None
     thread: str | None = None
+    #: the beginning of the message's text: phones quote it in a tapback, and a reply or a
+    #: correction on a network without ids quotes it for the reader
+    body: str = ""
 
 
-_COLUMNS = "transport, user_jid, contact, direction, xmpp_id, remote_id, thread"
+_COLUMNS = "transport, user_jid, contact, direction, xmpp_id, remote_id, thread, body"
+#: enough to recognise a quoted message and to quote its beginning; phones quote about 100
+BODY_CHARS = 300
 
 
 class MessageIds:
@@ -31,7 +38,7 @@ class MessageIds:
     async def record(self, mapping: MessageIdMapping) -> None:
         await self._store.execute(
             f"INSERT INTO message_ids ({_COLUMNS}, created_at) VALUES (:transport, :user_jid,"
-            " :contact, :direction, :xmpp_id, :remote_id, :thread, :created_at)",
+            " :contact, :direction, :xmpp_id, :remote_id, :thread, :body, :created_at)",
             transport=mapping.transport,
             user_jid=mapping.user_jid,
             contact=mapping.contact,
@@ -39,6 +46,7 @@ class MessageIds:
             xmpp_id=mapping.xmpp_id,
             remote_id=mapping.remote_id,
             thread=mapping.thread,
+            body=mapping.body[:BODY_CHARS],
             created_at=time.time(),
         )
 
@@ -50,6 +58,36 @@ class MessageIds:
             remote_id=remote_id,
         )
         return _mapping(row) if row else None
+
+    async def find(self, transport: str, user_jid: str, message_id: str) -> MessageIdMapping | None:
+        """The message of ``user_jid``'s conversations that ``message_id`` names, whichever
+        side's id it is: a chat client names a message by its XMPP id, a room client by the
+        room's stanza-id (which, on IRC, is the network's msgid), a network by its own id."""
+        row = await self._store.fetch_one(
+            f"SELECT {_COLUMNS} FROM message_ids WHERE transport = :transport "
+            "AND user_jid = :user_jid AND (xmpp_id = :message_id OR remote_id = :message_id) "
+            "ORDER BY id DESC LIMIT 1",
+            transport=transport,
+            user_jid=user_jid,
+            message_id=message_id,
+        )
+        return _mapping(row) if row else None
+
+    async def recent(
+        self, transport: str, user_jid: str, contact: str, direction: str, limit: int = 50
+    ) -> list[MessageIdMapping]:
+        """The conversation's latest messages one way, newest first (a tapback's candidates)."""
+        rows = await self._store.fetch_all(
+            f"SELECT {_COLUMNS} FROM message_ids WHERE transport = :transport "
+            "AND user_jid = :user_jid AND contact = :contact AND direction = :direction "
+            "ORDER BY id DESC LIMIT :limit",
+            transport=transport,
+            user_jid=user_jid,
+            contact=contact,
+            direction=direction,
+            limit=limit,
+        )
+        return [_mapping(row) for row in rows]
 
     async def last_with(
         self, transport: str, user_jid: str, contact: str, direction: str | None = None
@@ -69,4 +107,7 @@ class MessageIds:
 
 
 def _mapping(row: Any) -> MessageIdMapping:
-    return MessageIdMapping(*row)
+    transport, user_jid, contact, direction, xmpp_id, remote_id, thread, body = row
+    return MessageIdMapping(
+        transport, user_jid, contact, direction, xmpp_id, remote_id, thread, body or ""
+    )

@@ -118,7 +118,7 @@ class Registrations:
         removed = 0
         async with self._store.transaction() as conn:
             params = {"transport": transport, "user_jid": user_jid}
-            for table in ("contacts", "message_ids", "user_settings", "inbound"):
+            for table in ("contacts", "message_ids", "reactions", "user_settings", "inbound"):
                 await conn.execute(
                     text(
                         f"DELETE FROM {table} WHERE transport = :transport AND user_jid = :user_jid"

@@ -99,4 +99,21 @@ CORE_MIGRATIONS: list[str] = [
     """
     ALTER TABLE inbound ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0
     """,
+    # 5: corrections, retractions, reactions and replies find the message they are about on
+    # the other side: each id map keeps the beginning of its text (a phone's tapback quotes
+    # it), ids are found from either side, and each sender's reactions to a message are kept
+    # (XEP-0444 sends the whole set; networks add and remove one at a time)
+    """
+    ALTER TABLE message_ids ADD COLUMN body TEXT;
+    CREATE INDEX message_ids_user_remote ON message_ids (transport, user_jid, remote_id);
+    CREATE TABLE reactions (
+        transport TEXT NOT NULL,
+        user_jid TEXT NOT NULL,
+        target TEXT NOT NULL,
+        reactor TEXT NOT NULL,
+        emojis TEXT NOT NULL,
+        created_at {float} NOT NULL,
+        PRIMARY KEY (transport, user_jid, target, reactor)
+    )
+    """,
 ]

@@ -23,6 +23,7 @@ from mappings.contacts import Contacts
 from mappings.inbound import InboundQueue
 from mappings.message_ids import MessageIds
 from mappings.outbox import Outbox
+from mappings.reactions import Reactions
 from mappings.registrations import Registrations
 from mappings.schema import CORE_MIGRATIONS
 from mappings.settings import UserSettings
@@ -65,6 +66,7 @@ class Store:
         self.outbox = Outbox(self)
         self.inbound = InboundQueue(self)
         self.message_ids = MessageIds(self)
+        self.reactions = Reactions(self)
         self.settings = UserSettings(self)
 
     @classmethod

@@ -8,13 +8,12 @@ inbound queue can store it as JSON while the XMPP server is away.
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
+from transports.events import Refers
 from transports.settings import TransportSettings
 
 if TYPE_CHECKING:
@@ -119,6 +118,7 @@ class OutboundMessage:
     oob_urls: tuple[str, ...] = ()
     receipt_requested: bool = False
     message_type: str = "chat"
+    refers: Refers | None = None  # a correction, retraction, reaction or reply
 
 
 @dataclass(frozen=True)
@@ -140,171 +140,6 @@ class Pending:
     attempts: int
     message: OutboundMessage
     data: dict[str, Any]
-
-
-# ---------------------------------------------------------------------------------------------
-# What flows from a transport to XMPP users. Each event is a dataclass registered by kind, so
-# the inbound queue can store it while the XMPP server is away and rebuild it afterwards.
-
-_EVENT_KINDS: dict[str, type[Any]] = {}
-
-
-def event_kind(kind: str) -> Callable[[type[Any]], type[Any]]:
-    """Register an event dataclass under a stable name (stored in the inbound queue)."""
-
-    def register(cls: type[Any]) -> type[Any]:
-        _EVENT_KINDS[kind] = cls
-        cls.kind = kind
-        return cls
-
-    return register
-
-
-def event_to_dict(event: Any) -> dict[str, Any]:
-    return {"kind": event.kind, "fields": _plain(event)}
-
-
-def event_from_dict(data: dict[str, Any]) -> Any:
-    return _rebuild(_EVENT_KINDS[data["kind"]], data["fields"])
-
-
-# Events are flat but for a nested dataclass here and there (an occupant in a room presence).
-# What each field holds is looked up once per class: the inbound path converts every event,
-# and ``dataclasses.asdict`` (a deep copy of everything) was a visible share of its time.
-
-
-_Shape = tuple[tuple[str, type[Any] | None, bool], ...]
-_SHAPES: dict[type[Any], _Shape] = {}
-
-
-def _shapes(cls: type[Any]) -> _Shape:
-    """Each field's name, the dataclass it holds (if any), and whether it is a tuple."""
-    known = _SHAPES.get(cls)
-    if known is not None:
-        return known
-    hints = typing.get_type_hints(cls)
-    shapes = []
-    for item in dataclasses.fields(cls):
-        hint = hints[item.name]
-        nested = next(
-            (arg for arg in (hint, *typing.get_args(hint)) if dataclasses.is_dataclass(arg)),
-            None,
-        )
-        is_tuple = hint is tuple or typing.get_origin(hint) is tuple
-        shapes.append((item.name, cast("type[Any] | None", nested), is_tuple))
-    _SHAPES[cls] = tuple(shapes)
-    return _SHAPES[cls]
-
-
-def _plain(value: Any) -> dict[str, Any]:
-    out = {}
-    for name, nested, _ in _shapes(type(value)):
-        field_value = getattr(value, name)
-        if nested is not None and field_value is not None:
-            field_value = _plain(field_value)
-        out[name] = field_value
-    return out
-
-
-def _rebuild(cls: type[Any], values: dict[str, Any]) -> Any:
-    fields = dict(values)
-    for name, nested, is_tuple in _shapes(cls):
-        value = fields.get(name)
-        if is_tuple and isinstance(value, list):
-            fields[name] = tuple(value)
-        elif nested is not None and isinstance(value, dict):
-            fields[name] = _rebuild(nested, value)
-    return cls(**fields)
-
-
-@event_kind("message")
-@dataclass(frozen=True)
-class InboundMessage:
-    """A message from a foreign contact to a user."""
-
-    user_jid: str  # bare JID, or a full JID to reach one resource
-    contact: str  # the foreign address (becomes the from JID's local part)
-    body: str
-    remote_id: str | None = None
-    xmpp_id: str | None = None
-    subject: str | None = None
-    thread: str | None = None
-    oob_urls: tuple[str, ...] = ()
-    nick: str | None = None  # XEP-0172 display name
-    timestamp: float | None = None  # XEP-0203 delay, for messages that waited
-    message_type: str = "chat"
-    resource: str | None = None  # resource of the contact JID, if any
-
-
-@event_kind("chat-state")
-@dataclass(frozen=True)
-class ContactChatState:
-    """A contact is typing, paused or stopped (XEP-0085; IRCv3 ``+typing``)."""
-
-    user_jid: str
-    contact: str
-    state: str  # composing, paused, active
-    resource: str | None = None
-
-
-@event_kind("presence")
-@dataclass(frozen=True)
-class ContactPresence:
-    """A contact's availability (None ``contact`` means the gateway JID itself)."""
-
-    user_jid: str
-    contact: str | None
-    available: bool = True
-    show: str = ""
-    status: str = ""
-
-
-@event_kind("report")
-@dataclass(frozen=True)
-class DeliveryReport:
-    """What became of a message the user sent: a receipt, or an error stanza."""
-
-    user_jid: str
-    contact: str
-    xmpp_id: str
-    delivered: bool
-    reason: str = ""
-    #: the XMPP error condition when not delivered (``item-not-found``: no such nick)
-    condition: str = "undefined-condition"
-
-
-@event_kind("room-post")
-@dataclass(frozen=True)
-class RoomPost:
-    """A contact posts into a MUC room of the XMPP side (a hook into ops@conference…).
-
-    The contact must be an occupant first; the component joins it under ``nick`` as needed.
-    """
-
-    room_jid: str  # bare JID of the MUC room
-    contact: str  # the occupant is <format_address(contact)>@<component domain>
-    nick: str
-    body: str
-    remote_id: str | None = None  # becomes the groupchat message's origin-id
-
-    @property
-    def user_jid(self) -> str:
-        """The inbound queue files events by recipient: for a room post, the room."""
-        return self.room_jid
-
-
-@event_kind("room-leave")
-@dataclass(frozen=True)
-class RoomLeave:
-    """The contact leaves a MUC room it had joined to post."""
-
-    room_jid: str
-    contact: str
-    nick: str
-
-    @property
-    def user_jid(self) -> str:
-        return self.room_jid
 
 
 # ---------------------------------------------------------------------------------------------

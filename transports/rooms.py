@@ -17,7 +17,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from mappings.archive import ArchivePage, ArchiveQuery
-from transports.base import GatewayError, UserPresence, event_kind
+from transports.base import GatewayError, UserPresence
+from transports.events import Refers, event_kind
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class RoomMessage:
     origin_id: str | None = None
     timestamp: float | None = None
     notice: bool = False
+    refers: Refers | None = None  # a correction, retraction, reaction or reply
 
 
 @event_kind("room-chat-state")
@@ -184,12 +186,26 @@ class RoomService(ABC):
 
     @abstractmethod
     async def send_room_message(
-        self, full_jid: str, room: str, body: str, xmpp_id: str | None, origin_id: str | None
-    ) -> None: ...
+        self,
+        full_jid: str,
+        room: str,
+        body: str,
+        xmpp_id: str | None,
+        origin_id: str | None,
+        refers: Refers | None = None,
+    ) -> None:
+        """A groupchat message; ``refers`` its correction, retraction, reaction or reply
+        (``refers.target`` is the client's id for corrections, else the room's stanza-id)."""
 
     @abstractmethod
     async def send_private(
-        self, full_jid: str, room: str, nick: str, body: str, xmpp_id: str | None
+        self,
+        full_jid: str,
+        room: str,
+        nick: str,
+        body: str,
+        xmpp_id: str | None,
+        refers: Refers | None = None,
     ) -> None:
         """A private message to an occupant."""
 

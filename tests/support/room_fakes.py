@@ -17,6 +17,7 @@ from component.goodbye import ContactsShown
 from component.muc import MucRouter
 from mappings.archive import ArchivePage, ArchiveQuery
 from transports.base import GatewayError
+from transports.events import Refers
 from transports.rooms import RoomListing, RoomService
 
 GW = "irc.gw"
@@ -56,14 +57,29 @@ class FakeRooms(RoomService):
         self._call("leave_room", full_jid, room, status)
 
     async def send_room_message(
-        self, full_jid: str, room: str, body: str, xmpp_id: str | None, origin_id: str | None
+        self,
+        full_jid: str,
+        room: str,
+        body: str,
+        xmpp_id: str | None,
+        origin_id: str | None,
+        refers: Refers | None = None,
     ) -> None:
-        self._call("send_room_message", full_jid, room, body, xmpp_id, origin_id)
+        # what a message refers to is recorded only when there is something
+        extra = (refers,) if refers else ()
+        self._call("send_room_message", full_jid, room, body, xmpp_id, origin_id, *extra)
 
     async def send_private(
-        self, full_jid: str, room: str, nick: str, body: str, xmpp_id: str | None
+        self,
+        full_jid: str,
+        room: str,
+        nick: str,
+        body: str,
+        xmpp_id: str | None,
+        refers: Refers | None = None,
     ) -> None:
-        self._call("send_private", full_jid, room, nick, body, xmpp_id)
+        extra = (refers,) if refers else ()
+        self._call("send_private", full_jid, room, nick, body, xmpp_id, *extra)
 
     async def change_nick(self, full_jid: str, room: str, nick: str) -> None:
         self._call("change_nick", full_jid, room, nick)

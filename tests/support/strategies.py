@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from component.outgoing import xml_safe
 from component.render import message_xml
-from transports.base import InboundMessage
+from transports.events import InboundMessage
 
 #: Characters that break lines, streams or parsers when let through unchecked.
 HOSTILE_CHARS = (

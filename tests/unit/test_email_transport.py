@@ -26,17 +26,15 @@ from mappings.store import Store
 from transports.base import (
     Delivered,
     DeliveryFailed,
-    DeliveryReport,
     GatewayError,
-    InboundMessage,
     OutboundMessage,
     Pending,
     RegistrationRequired,
     RetryLater,
-    event_to_dict,
 )
 from transports.email import EmailTransport
 from transports.email.settings import EmailSettings
+from transports.events import DeliveryReport, InboundMessage, event_to_dict
 
 DOMAIN = "mail.example.org"
 ALICE = "alice@example.org"

@@ -15,7 +15,7 @@ import pytest
 
 import transports.rooms
 from mappings.codec import dumps, loads
-from transports.base import _EVENT_KINDS, event_from_dict, event_to_dict
+from transports.events import _EVENT_KINDS, event_from_dict, event_to_dict
 
 
 def sample(hint: Any, n: int) -> Any:

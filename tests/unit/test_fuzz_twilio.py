@@ -29,7 +29,8 @@ from twilio.request_validator import RequestValidator
 
 from mappings.registrations import Registration
 from mappings.store import Store
-from transports.base import InboundMessage, TransportHost
+from transports.base import TransportHost
+from transports.events import InboundMessage
 from transports.sms import SmsTransport
 from transports.sms.numbers import normalise_number
 from transports.sms.settings import SmsSettings

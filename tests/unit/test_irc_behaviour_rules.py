@@ -14,7 +14,8 @@ from typing import Any, cast
 import pytest
 from support.irc_fakes import USER, FakeConnection, Hooks, enter, feed, session, transport_with
 
-from transports.base import DeliveryReport, GatewayError, InboundMessage, UserPresence
+from transports.base import GatewayError, UserPresence
+from transports.events import DeliveryReport, InboundMessage
 from transports.irc import channel_list, moderation, pending, user_commands, versions
 from transports.irc.session import ServerSession
 from transports.irc.settings import IrcSettings
@@ -679,7 +680,7 @@ async def test_typing_is_a_tagmsg_only_with_message_tags() -> None:
 
 async def test_connected_as_goes_only_to_users_subscribed_to_the_server() -> None:
     from mappings.contacts import ContactMapping
-    from transports.base import ContactPresence
+    from transports.events import ContactPresence
 
     delivered: list[Any] = []
     subscribed = ContactMapping("irc", "bob@example.org", "irc.example", subscription="both")

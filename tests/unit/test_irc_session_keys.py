@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from support.irc_fakes import USER, enter, feed, session
 
-from transports.base import DeliveryReport, event_from_dict
+from transports.events import DeliveryReport, event_from_dict
 from transports.irc import answers, channel_messages, membership
 from transports.irc.casemap import ASCII, RFC1459
 from transports.irc.handlers import HANDLERS

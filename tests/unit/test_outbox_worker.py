@@ -18,12 +18,12 @@ from mappings.store import Store
 from transports.base import (
     Delivered,
     DeliveryFailed,
-    DeliveryReport,
     OutboundMessage,
     Pending,
     RetryLater,
     Transport,
 )
+from transports.events import DeliveryReport
 from transports.settings import TransportSettings
 
 

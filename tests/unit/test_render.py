@@ -13,8 +13,8 @@ from slixmpp import ComponentXMPP
 from slixmpp.xmlstream.tostring import tostring
 
 from component.outgoing import xml_safe
-from component.render import message_xml, new_id, with_stable_ids
-from transports.base import InboundMessage
+from component.render import message_xml, with_stable_ids
+from transports.events import InboundMessage, new_stanza_id
 from transports.rooms import RoomMessage
 
 DOMAIN = "irc.example.org"
@@ -126,6 +126,6 @@ def test_ids_are_chosen_once_when_the_event_is_accepted() -> None:
 
 
 def test_new_ids_are_uuid_shaped_and_distinct() -> None:
-    ids = [new_id() for _ in range(1000)]
+    ids = [new_stanza_id() for _ in range(1000)]
     assert len(set(ids)) == len(ids)
     assert all(str(uuid.UUID(value)) == value for value in ids)

@@ -7,7 +7,7 @@ from support.room_fakes import GW, incoming, make_router
 
 from component import chat_states, render
 from component.room_invites import Invitations
-from transports.base import ContactChatState
+from transports.events import ContactChatState
 from transports.rooms import RoomChatState
 
 USER = "alice@example.org"

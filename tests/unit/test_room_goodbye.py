@@ -9,7 +9,7 @@ from slixmpp import Presence
 from support.room_fakes import GW, make_router
 
 from component import goodbye, render
-from transports.base import ContactPresence
+from transports.events import ContactPresence
 from transports.rooms import Occupant, OccupantPresence, RoomMessage, RoomStatus
 
 MUC_USER = "{http://jabber.org/protocol/muc#user}"

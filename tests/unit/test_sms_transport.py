@@ -26,17 +26,14 @@ from transports.base import (
     Conflict,
     Delivered,
     DeliveryFailed,
-    DeliveryReport,
     Forbidden,
-    InboundMessage,
     NotFound,
     OutboundMessage,
     Pending,
     RegistrationRequired,
     RetryLater,
-    event_from_dict,
-    event_to_dict,
 )
+from transports.events import DeliveryReport, InboundMessage, event_from_dict, event_to_dict
 from transports.sms import SmsTransport
 from transports.sms.settings import SmsSettings
 

@@ -20,7 +20,7 @@ from component.stanza_bound import (
     needs_link,
     with_link,
 )
-from transports.base import ContactPresence, InboundMessage
+from transports.events import ContactPresence, InboundMessage
 from transports.rooms import RoomMessage
 
 DOMAIN = "mail.example.org"

@@ -20,20 +20,16 @@ from support.hook_endpoint import Reply, ScriptedEndpoint
 
 from mappings.store import Store
 from transports.base import (
-    ContactPresence,
     DeliveryFailed,
     Forbidden,
     GatewayError,
-    InboundMessage,
     NotFound,
     OutboundMessage,
     Pending,
     RetryLater,
-    RoomLeave,
-    RoomPost,
     UserPresence,
-    event_to_dict,
 )
+from transports.events import ContactPresence, InboundMessage, RoomLeave, RoomPost, event_to_dict
 from transports.webhook import WebhookTransport
 from transports.webhook.settings import WebhookSettings
 from transports.webhook.signing import signature_headers

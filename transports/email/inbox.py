@@ -12,9 +12,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from mappings.message_ids import MessageIdMapping
-from transports.base import DeliveryReport, InboundMessage
 from transports.email.incoming_mail import Attachment, IncomingMail
 from transports.email.mail_headers import MailHeaderLog, MailHeaders
+from transports.events import DeliveryReport, InboundMessage
 from transports.media import MediaError, ServedMedia
 
 if TYPE_CHECKING:

@@ -14,7 +14,8 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from transports.base import DeliveryReport, GatewayError
+from transports.base import GatewayError
+from transports.events import DeliveryReport
 from transports.irc import channel_messages, private_messages
 from transports.irc.protocol import IrcLine
 

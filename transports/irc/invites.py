@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from transports.base import GatewayError, InboundMessage
+from transports.base import GatewayError
+from transports.events import InboundMessage
 from transports.irc.addressing import IrcAddress
 from transports.irc.limits import MAX_PENDING_INVITES, remember
 from transports.irc.protocol import IrcLine

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from transports.base import ContactPresence, GatewayError
+from transports.base import GatewayError
+from transports.events import ContactPresence
 from transports.irc import channel_messages, moderation, private_messages, user_commands
 from transports.irc.channel import Channel, Member, split_identity
 from transports.irc.limits import MAX_CHANNELS

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from transports.base import ContactChatState
+from transports.events import ContactChatState
 from transports.irc import channel_messages, invites, membership
 from transports.irc.channel import Channel
 from transports.irc.protocol import IrcLine

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from transports.base import DeliveryReport, GatewayError
+from transports.base import GatewayError
+from transports.events import DeliveryReport
 from transports.irc.limits import MAX_OUTGOING_BACKLOG, MAX_PENDING
 from transports.rooms import Occupant, OccupantPresence, RoomError
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from transports.base import DeliveryReport, InboundMessage
+from transports.events import DeliveryReport, InboundMessage
 from transports.irc import channel_messages, invites, versions
 from transports.irc.limits import MAX_REMEMBERED_IDS, ReplyBudget, remember
 from transports.irc.protocol import IrcLine

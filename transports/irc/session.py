@@ -25,7 +25,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from transports.base import ContactPresence, GatewayError, InboundMessage
+from transports.base import GatewayError
+from transports.events import ContactPresence, InboundMessage
 from transports.irc import answers, membership, pending, private_messages, user_commands
 from transports.irc.addressing import IrcAddress
 from transports.irc.batches import OpenBatches

@@ -15,7 +15,6 @@ from typing import Any
 from mappings.archive import ArchivePage, ArchiveQuery, RoomArchive
 from transports.base import (
     Command,
-    ContactPresence,
     GatewayError,
     NotFound,
     OutboundMessage,
@@ -23,6 +22,7 @@ from transports.base import (
     TransportHost,
     UserPresence,
 )
+from transports.events import ContactPresence, Refers
 from transports.irc import (
     channel_list,
     channel_messages,
@@ -224,7 +224,13 @@ class IrcTransport(Transport, RoomService):
         await self._drop_if_unused(session)
 
     async def send_room_message(
-        self, full_jid: str, room: str, body: str, xmpp_id: str | None, origin_id: str | None
+        self,
+        full_jid: str,
+        room: str,
+        body: str,
+        xmpp_id: str | None,
+        origin_id: str | None,
+        refers: Refers | None = None,
     ) -> None:
         joining = self._joining.get((full_jid, room))
         if joining is not None:
@@ -235,7 +241,13 @@ class IrcTransport(Transport, RoomService):
         )
 
     async def send_private(
-        self, full_jid: str, room: str, nick: str, body: str, xmpp_id: str | None
+        self,
+        full_jid: str,
+        room: str,
+        nick: str,
+        body: str,
+        xmpp_id: str | None,
+        refers: Refers | None = None,
     ) -> None:
         session, address = self._room_session(full_jid, room)
         await session.private(check_nick(nick), body, xmpp_id, full_jid, session.fold(address.name))

@@ -21,7 +21,8 @@ from multidict import MultiDict, MultiDictProxy
 
 from mappings.message_ids import MessageIdMapping
 from mappings.sms_messages import FINAL_STATUSES
-from transports.base import AddressError, DeliveryReport, InboundMessage
+from transports.base import AddressError
+from transports.events import DeliveryReport, InboundMessage
 from transports.http_body import read_capped
 from transports.media import MediaError
 from transports.sms.numbers import normalise_number

@@ -24,7 +24,8 @@ from typing import Any
 from aiohttp import web
 
 from mappings.hooks import Hook
-from transports.base import InboundMessage, RoomPost, TransportHost
+from transports.base import TransportHost
+from transports.events import InboundMessage, RoomPost
 from transports.http_body import read_capped
 from transports.webhook.directory import HookDirectory
 from transports.webhook.payloads import PayloadError, Post, parse_post

@@ -17,21 +17,19 @@ from mappings.outbox import RetryPolicy
 from transports.base import (
     AddressError,
     Command,
-    ContactPresence,
     Delivered,
     DeliveryFailed,
     Forbidden,
     GatewayError,
-    InboundMessage,
     NotFound,
     OutboundMessage,
     Pending,
     RetryLater,
-    RoomLeave,
     Transport,
     TransportHost,
     UserPresence,
 )
+from transports.events import ContactPresence, InboundMessage, RoomLeave
 from transports.webhook.commands import HookCommands
 from transports.webhook.directory import HookDirectory
 from transports.webhook.inbound import HookEndpoint
