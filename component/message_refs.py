@@ -4,12 +4,16 @@ Modern clients send these as children of ``<message/>``: XEP-0308 ``<replace/>``
 ``<retract/>``, XEP-0444 ``<reactions/>``, XEP-0461 ``<reply/>`` with its XEP-0428 fallback
 (the quoted lines the client put at the top of the body for clients that know no replies).
 Both directions meet in one :class:`~transports.events.Refers`, so a transport sees what a
-message does, never the XML. Pure functions: no I/O here.
+message does, never the XML. Pure functions (and one stanza matcher): no I/O here.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+
+from slixmpp import Message
+from slixmpp.xmlstream import StanzaBase
+from slixmpp.xmlstream.matcher.base import MatcherBase
 
 from component.xml_text import attr as _attr
 from component.xml_text import text as _text
@@ -158,3 +162,28 @@ def refers_parts(refers: Refers, body: str) -> tuple[str, str]:
         f'{reply}<fallback xmlns="{NS_FALLBACK}" for="{NS_REPLY}">'
         f'<body start="0" end="{len(fallback)}" /></fallback>'
     )
+
+
+def with_refers(stanza: ET.Element, refers: Refers | None, body: str) -> str:
+    """Add to a stanza being built what ``refers`` does; return the body it should carry."""
+    if refers is None:
+        return body
+    body, children = refers_parts(refers, body)
+    stanza.extend(ET.fromstring(f"<refers>{children}</refers>"))
+    return body
+
+
+class BodilessRefers(MatcherBase):
+    """Reactions and retractions sent without a body: slixmpp raises its "message" event only
+    for messages with one, so these need a handler of their own (with a body, the message
+    handler takes them, and this one must not take them twice)."""
+
+    def match(self, xml: StanzaBase) -> bool:
+        if not isinstance(xml, Message) or xml["body"]:
+            return False
+        element = xml.xml
+        return (
+            element.find(f"{{{NS_REACTIONS}}}reactions") is not None
+            or element.find(f"{{{NS_RETRACT}}}retract") is not None
+            or element.find(f"{{{NS_FASTEN}}}apply-to") is not None
+        )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from slixmpp import JID, Message, Presence
 
+from component.message_refs import with_refers
 from transports.events import RoomLeave, RoomPost
 
 if TYPE_CHECKING:
@@ -37,9 +38,8 @@ class RoomOccupancy:
         key = (event.room_jid, occupant.bare)
         if key not in self.joined:
             self._join(event.room_jid, occupant, event.nick)
-        message = self.component.make_message(
-            mto=event.room_jid, mfrom=occupant, mbody=event.body, mtype="groupchat"
-        )
+        message = self.component.make_message(mto=event.room_jid, mfrom=occupant, mtype="groupchat")
+        message["body"] = with_refers(message.xml, event.refers, event.body)
         if event.remote_id:
             # The same id every time it is sent (after a crash too), so copies can be dropped.
             message["id"] = event.remote_id

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mappings.outbox import OutboxItem, RetryPolicy
 from transports.base import (
@@ -22,7 +22,7 @@ from transports.base import (
     RetryLater,
     Transport,
 )
-from transports.events import DeliveryReport
+from transports.events import DeliveryReport, rebuild
 
 if TYPE_CHECKING:
     from component.host import Host
@@ -72,7 +72,7 @@ class OutboxWorker:
 
     async def attempt(self, item: OutboxItem) -> None:
         store = self.host.store
-        message = OutboundMessage(**_message_fields(item.payload["message"]))
+        message = rebuild(OutboundMessage, item.payload["message"])
         pending = Pending(item.id, item.attempts, message, dict(item.payload.get("data") or {}))
         try:
             result: Delivered = await self.transport.deliver(pending)
@@ -123,9 +123,3 @@ class OutboxWorker:
             ),
             durable=True,
         )
-
-
-def _message_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    return {
-        key: tuple(value) if isinstance(value, list) else value for key, value in fields.items()
-    }

@@ -16,7 +16,7 @@ from slixmpp import Message
 from slixmpp.xmlstream import StanzaBase
 
 from component import room_stanza_ids
-from component.message_refs import refers_parts
+from component.message_refs import with_refers
 from component.room_namespaces import NS_DELAY, NS_MUC_USER, NS_SID
 from transports.rooms import OccupantPresence, RoomError, RoomMessage, RoomStatus, RoomSubject
 
@@ -129,11 +129,7 @@ def render_message(router: MucRouter, event: RoomMessage) -> None:
         key = (f"{event.user_jid}/{resource}", event.room)
         msg = message(router, event.user_jid, resource, router.room_jid(event.room, event.nick))
         msg["id"] = event.xmpp_id or event.stanza_id or uuid.uuid4().hex
-        body, refers = refers_parts(event.refers, event.body) if event.refers else (event.body, "")
-        if body:
-            msg["body"] = body
-        if refers:
-            msg.xml.extend(ET.fromstring(f"<refers>{refers}</refers>"))
+        msg["body"] = with_refers(msg.xml, event.refers, event.body)
         if event.origin_id:
             ET.SubElement(msg.xml, f"{{{NS_SID}}}origin-id").set("id", event.origin_id)
         if event.stanza_id:

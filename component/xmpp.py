@@ -24,7 +24,7 @@ from component.commands import ContactCommands
 from component.core_commands import core_commands
 from component.goodbye import ContactsShown
 from component.message_refs import FEATURES as MESSAGE_REF_FEATURES
-from component.message_refs import refers_of
+from component.message_refs import BodilessRefers, refers_of
 from component.occupancy import RoomOccupancy
 from component.ordering import InArrivalOrder
 from component.outgoing import OutgoingStream
@@ -145,6 +145,9 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
         )
         # slixmpp raises "message" for every message with a body, groupchat included.
         self.add_event_handler("message", self._on_message)
+        self.register_handler(
+            CoroutineCallback("refers", BodilessRefers(None), cast(Any, self._on_message))
+        )
         self.add_event_handler("presence", self._on_presence)
         chat_states.install(self)  # bodiless: slixmpp raises no "message" for them
         self.add_event_handler("privileges_advertised", self._on_privileges)

@@ -58,6 +58,8 @@ class Hook:
     nick: str | None = None
     rate_per_minute: int | None = None
     from_config: bool = False
+    #: Alertmanager and Grafana notifications correct the message of their group's first one
+    update_alerts: bool = False
 
     @property
     def recipients(self) -> tuple[str, ...]:

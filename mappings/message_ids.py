@@ -89,6 +89,16 @@ class MessageIds:
         )
         return [_mapping(row) for row in rows]
 
+    async def forget(self, transport: str, user_jid: str, remote_id: str) -> None:
+        """Drop what ``remote_id`` names for ``user_jid`` (an alert group that resolved)."""
+        await self._store.execute(
+            "DELETE FROM message_ids WHERE transport = :transport AND user_jid = :user_jid"
+            " AND remote_id = :remote_id",
+            transport=transport,
+            user_jid=user_jid,
+            remote_id=remote_id,
+        )
+
     async def last_with(
         self, transport: str, user_jid: str, contact: str, direction: str | None = None
     ) -> MessageIdMapping | None:

@@ -38,6 +38,7 @@ def config_hook(settings: HookSettings) -> Hook:
         nick=settings.nick,
         rate_per_minute=settings.rate_per_minute,
         from_config=True,
+        update_alerts=settings.update_alerts,
     )
 
 

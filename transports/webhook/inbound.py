@@ -25,13 +25,14 @@ from aiohttp import web
 
 from mappings.hooks import Hook
 from transports.base import TransportHost
-from transports.events import InboundMessage, RoomPost
+from transports.events import InboundMessage, Refers, RoomPost, new_stanza_id
 from transports.http_body import read_capped
 from transports.webhook.directory import HookDirectory
 from transports.webhook.payloads import PayloadError, Post, parse_post
 from transports.webhook.rate_limit import RateLimiter, retry_after_header
 from transports.webhook.settings import WebhookSettings
 from transports.webhook.signing import SignatureError, bearer_matches, is_signed, verify
+from transports.webhook.updates import UnknownPost, originals, remember
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,11 @@ class HookEndpoint:
         if len(post_id) > MAX_ID_LENGTH:
             return _answer(400, error=f"webhook-id is over {MAX_ID_LENGTH} characters")
         try:
-            fresh = await self._deliver(hook, post, targets, post_id)
+            first_ids = await originals(self._host.store, hook, post, targets)
+        except UnknownPost as unknown:
+            return _answer(404, error=str(unknown))
+        try:
+            fresh = await self._deliver(hook, post, targets, post_id, first_ids)
         except Exception:
             log.exception("hook %s: storing a post failed", hook.name)
             return _answer(503, error="cannot store the message now", headers={"Retry-After": "30"})
@@ -110,19 +115,39 @@ class HookEndpoint:
         return None
 
     async def _deliver(
-        self, hook: Hook, post: Post, targets: tuple[str, ...], post_id: str
+        self,
+        hook: Hook,
+        post: Post,
+        targets: tuple[str, ...],
+        post_id: str,
+        first_ids: dict[str, str],
     ) -> bool:
-        """Store one event per target; whether any was new (not a replay)."""
+        """Store one event per target; whether any was new (not a replay).
+
+        A target that got the message this post corrects gets a correction of it
+        (``first_ids``); the others get a new message.
+        """
         fresh = False
         for target in targets:
+            first = first_ids.get(target)
+            refers = Refers("correction", first) if first else None
             event: Any
             if target in hook.rooms:
-                event = RoomPost(target, hook.name, hook.nick or hook.name, post.text, post_id)
+                # in a room, the post's id is the message's id (and origin-id)
+                own_id = post_id
+                event = RoomPost(
+                    target, hook.name, hook.nick or hook.name, post.text, post_id, refers
+                )
             else:
-                event = InboundMessage(target, hook.name, post.text, remote_id=post_id)
+                own_id = new_stanza_id()
+                event = InboundMessage(
+                    target, hook.name, post.text, remote_id=post_id, xmpp_id=own_id, refers=refers
+                )
             stored = await self._host.deliver(
                 event, dedup_key=f"{hook.name}|{post_id}|{target}", durable=True
             )
+            if stored:
+                await remember(self._host.store, hook, post, target, post_id, first or own_id)
             fresh = fresh or stored
         return fresh
 

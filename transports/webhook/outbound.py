@@ -43,17 +43,38 @@ class Answer:
     retry_after: str | None = None
 
 
-def request_body(message: OutboundMessage, hook_jid: str, post_id: str, sent_at: float) -> bytes:
-    """The JSON the endpoint receives: ``{id, from, to, body, thread, timestamp}``."""
+def request_body(
+    message: OutboundMessage,
+    hook_jid: str,
+    post_id: str,
+    sent_at: float,
+    refers_to: str | None = None,
+) -> bytes:
+    """The JSON the endpoint receives (``transports/webhook/post.schema.json``).
+
+    ``{id, type, from, to, body, thread, timestamp}``; what is not a plain message also says
+    which earlier post it is about (``refers_to``: the ``id`` the endpoint got with it, or the
+    ``id`` the hook's own post was given; null when the gateway no longer knows it), with
+    ``reactions`` (the sender's whole set, as XEP-0444 says it: empty means all removed) and
+    ``quote`` (what a reply quotes).
+    """
     stamp = datetime.datetime.fromtimestamp(sent_at, datetime.UTC)
-    payload = {
+    refers = message.refers
+    payload: dict[str, Any] = {
         "id": post_id,
+        "type": refers.kind if refers else "message",
         "from": message.from_jid,
         "to": hook_jid,
         "body": message.body,
         "thread": message.thread,
         "timestamp": stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }
+    if refers is not None:
+        payload["refers_to"] = refers_to
+        if refers.kind == "reaction":
+            payload["reactions"] = list(refers.reactions)
+        if refers.kind == "reply":
+            payload["quote"] = refers.quote
     return json.dumps(payload, ensure_ascii=False).encode()
 
 

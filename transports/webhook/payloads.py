@@ -12,6 +12,7 @@ import codecs
 import json
 import re
 from dataclasses import dataclass
+from dataclasses import replace as replace_fields
 from email.message import Message
 from email.parser import BytesParser
 from typing import Any
@@ -39,12 +40,26 @@ class PayloadError(Exception):
         self.status = status
 
 
+#: The longest id a post may name in ``replace`` (the ids the gateway hands out are shorter).
+MAX_REPLACE_ID = 200
+
+
 @dataclass(frozen=True)
 class Post:
-    """The message a post makes, and which of the hook's targets it asks for (none: all)."""
+    """The message a post makes, and which of the hook's targets it asks for (none: all).
+
+    ``replace`` names an earlier post of the same hook (the ``id`` its 202 answer gave) whose
+    message this one corrects. ``alert_group`` is the alert group an Alertmanager or Grafana
+    notification is about: on a hook with ``update_alerts``, later notifications of the group
+    correct the first one instead of adding messages.
+    """
 
     text: str
     to: tuple[str, ...] = ()
+    replace: str | None = None
+    alert_group: str | None = None
+    #: every alert of the group is resolved: the next firing starts a new message
+    alert_resolved: bool = False
 
 
 def parse_post(content_type: str, body: bytes) -> Post:
@@ -70,17 +85,21 @@ def parse_json(data: Any) -> Post:
     if not isinstance(data, dict):
         raise PayloadError("the JSON body must be an object")
     to = _targets(data.get("to"))
+    replace = _replace(data.get("replace"))
     if isinstance(data.get("alerts"), list):
-        return _post("\n".join(alert_line(alert) for alert in data["alerts"]), to)
+        group = data.get("groupKey")
+        text = "\n".join(alert_line(alert) for alert in data["alerts"])
+        post = _post(text, to, replace, group if isinstance(group, str) and group else None)
+        return replace_fields(post, alert_resolved=data.get("status") == "resolved")
     if "ruleName" in data and "state" in data:
-        return _post(legacy_grafana_line(data), to)
+        return _post(legacy_grafana_line(data), to, replace)
     if isinstance(data.get("text"), str) and data["text"].strip():
-        return _post(slack_text(data["text"]), to)
+        return _post(slack_text(data["text"]), to, replace)
     if isinstance(data.get("body"), str):
-        return _post(data["body"], to)
+        return _post(data["body"], to, replace)
     attachments = _slack_attachments(data)
     if attachments:
-        return _post(attachments, to)
+        return _post(attachments, to, replace)
     raise PayloadError("the JSON object needs a text or body string, or alerts")
 
 
@@ -91,7 +110,9 @@ def parse_form(fields: dict[str, list[str]]) -> Post:
     text = (fields.get("text") or fields.get("body") or [""])[0]
     if not text.strip():
         raise PayloadError("the form needs a text or body field")
-    return _post(text, _targets(fields.get("to")))
+    return _post(
+        text, _targets(fields.get("to")), _replace(next(iter(fields.get("replace") or ()), None))
+    )
 
 
 def alert_line(alert: Any) -> str:
@@ -146,11 +167,25 @@ def clean_text(text: str) -> str:
     return _NOT_XML.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
 
 
-def _post(text: str, to: tuple[str, ...]) -> Post:
+def _post(
+    text: str, to: tuple[str, ...], replace: str | None = None, alert_group: str | None = None
+) -> Post:
     text = clean_text(text)
     if not text:
         raise PayloadError("nothing to deliver: the message is empty")
-    return Post(text, to)
+    return Post(text, to, replace, alert_group)
+
+
+def _replace(value: Any) -> str | None:
+    """``replace``: the id of an earlier post, as its 202 answer gave it."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_REPLACE_ID or not value.isprintable():
+        raise PayloadError(
+            f"replace must be the id of an earlier post (a string of at most {MAX_REPLACE_ID}"
+            " characters)"
+        )
+    return value.strip()
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -58,6 +58,9 @@ class HookSettings(Section):
     url: str | None = Field(default=None, pattern=r"^https?://\S+$")
     #: this hook's inbound rate limit, overriding the section's ``rate_per_minute``
     rate_per_minute: int | None = Field(default=None, gt=0)
+    #: Alertmanager and Grafana notifications of one alert group correct the group's first
+    #: message (XEP-0308) until the group is resolved, instead of adding a message each time
+    update_alerts: bool = False
 
     @field_validator("owner")
     @classmethod

@@ -13,17 +13,21 @@ import time
 import uuid
 
 from mappings.hooks import HOOK_MIGRATIONS, Hook, Hooks
+from mappings.message_ids import MessageIdMapping
 from mappings.outbox import RetryPolicy
+from mappings.registrations import Registration
 from transports.base import (
     AddressError,
     Command,
     Delivered,
     DeliveryFailed,
     Forbidden,
+    Form,
     GatewayError,
     NotFound,
     OutboundMessage,
     Pending,
+    RegistrationRequired,
     RetryLater,
     Transport,
     TransportHost,
@@ -46,6 +50,9 @@ class WebhookTransport(Transport):
     title = "Webhooks"
     prompt_desc = "Enter the name of a hook"
     prompt_label = "Hook"
+    #: who may write to a hook is the hook's to say (:meth:`send`): the JIDs a config hook
+    #: names need no registration, since the config already authorises them
+    requires_registration = False
 
     settings: WebhookSettings
 
@@ -97,6 +104,16 @@ class WebhookTransport(Transport):
     def commands(self) -> list[Command]:
         return self._commands.commands()
 
+    def registration_form(self, user_jid: str, current: Registration | None) -> Form:
+        return Form(
+            title="Register with Webhooks",
+            instructions=(
+                f"{self.settings.jid} needs no registration for the hooks its admin set up"
+                " for you. Register to create hooks of your own, and to write to hooks that"
+                " other users made for you."
+            ),
+        )
+
     async def unregistered(self, user_jid: str) -> None:
         for hook in await self.hooks.owned_by(user_jid):
             await self.hooks.delete(hook.name, user_jid)
@@ -110,13 +127,37 @@ class WebhookTransport(Transport):
             raise NotFound(f"there is no hook named {message.contact}")
         if not hook.may_send(message.user_jid):
             raise Forbidden("only the hook's owner and the JIDs it posts to may write to it")
+        registrations = self.host.store.registrations
+        if not hook.from_config and await registrations.get(self.name, message.user_jid) is None:
+            raise RegistrationRequired(
+                f"register with {self.settings.jid} first (in your client: service discovery,"
+                " or the command 'Register')"
+            )
         if not hook.url:
             raise GatewayError(
                 f"{hook.name} has no url: it only posts into XMPP", "service-unavailable"
             )
-        await self.host.enqueue(
-            message, {"hook": hook.name, "post_id": uuid.uuid4().hex, "sent_at": time.time()}
-        )
+        post_id = uuid.uuid4().hex
+        refers_to = None
+        if message.refers is not None:
+            earlier = await self.host.store.message_ids.find(
+                self.name, message.user_jid, message.refers.target
+            )
+            refers_to = earlier.remote_id if earlier and earlier.contact == hook.name else None
+        data = {"hook": hook.name, "post_id": post_id, "sent_at": time.time()}
+        if await self.host.enqueue(message, {**data, "refers_to": refers_to}):
+            # what a later correction, reaction or reply of the user's names this post by
+            await self.host.store.message_ids.record(
+                MessageIdMapping(
+                    self.name,
+                    message.user_jid,
+                    hook.name,
+                    "out",
+                    message.xmpp_id,
+                    post_id,
+                    body=message.body,
+                )
+            )
 
     async def deliver(self, pending: Pending) -> Delivered:
         message, data = pending.message, pending.data
@@ -127,7 +168,11 @@ class WebhookTransport(Transport):
             raise DeliveryFailed("you may no longer write to this hook")
         post_id = str(data["post_id"])
         body = request_body(
-            message, f"{hook.name}@{self.settings.jid}", post_id, float(data["sent_at"])
+            message,
+            f"{hook.name}@{self.settings.jid}",
+            post_id,
+            float(data["sent_at"]),
+            data.get("refers_to"),
         )
         try:
             client = self.admin_client if hook.from_config else self.user_client
