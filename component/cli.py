@@ -4,37 +4,39 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from importlib.metadata import version
 
+from component.cli_mappings import TRANSPORT_NAMES, CliError, transport_argument
 from component.config import Config, ConfigError, load_config, readable_secrets_warning
 from component.queue_cli import add_queue_parser, run_queue
-from transports.base import AddressError
+
+CONFIG_HELP = "the YAML config file"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "config", None):
-        parser.error("the config file is required: -c FILE")
+    command_line = parser()
+    args = command_line.parse_args(argv)
+    path = getattr(args, "config", None) or getattr(args, "file", None)
+    if not path:
+        command_line.error("the config file is required: -c FILE")
     try:
-        config = load_config(args.config)
+        config = load_config(path)
     except ConfigError as error:
         for problem in error.problems:
-            print(f"{args.config}: {problem}", file=sys.stderr)
+            print(problem, file=sys.stderr)
         return 2
     if args.command == "check-config":
         enabled = ", ".join(config.transports.enabled()) or "none"
-        print(f"{args.config}: OK (transports: {enabled})")
-        warning = readable_secrets_warning(args.config, config)
+        print(f"{path}: OK (transports: {enabled})")
+        warning = readable_secrets_warning(path, config)
         if warning:
             print(warning, file=sys.stderr)
         return 0
     if args.command == "run":
-        return _run(config, readable_secrets_warning(args.config, config))
+        return _run(config, readable_secrets_warning(path, config))
     if args.command == "queue":
         return run_queue(config, args)
     try:
@@ -44,45 +46,95 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-class CliError(Exception):
-    """A mistake in the command line or its input, explained to the admin."""
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def parser() -> argparse.ArgumentParser:
+    """The whole command line; every command and argument says what it is for."""
+    top = argparse.ArgumentParser(
         prog="portway", description="XMPP gateway to IRC, SMS, email and webhooks"
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    def with_config(sub: argparse.ArgumentParser, required: bool = True) -> argparse.ArgumentParser:
-        sub.add_argument("-c", "--config", required=required, help="the YAML config file")
-        return sub
-
-    with_config(commands.add_parser("run", help="run the gateway"))
-    with_config(commands.add_parser("check-config", help="validate a config file"))
-    # -c may come before or after the action: `portway mappings list -c FILE`
-    mappings = with_config(
-        commands.add_parser("mappings", help="list and edit mappings"), required=False
+    top.add_argument(
+        "--version",
+        action="version",
+        version=f"portway {version('portway')}",
+        help="print Portway's version and exit",
     )
-    actions = mappings.add_subparsers(dest="action", required=True)
-    listing = actions.add_parser("list", help="registrations (and contacts with --contacts)")
-    listing.add_argument("--transport")
-    listing.add_argument("--contacts", action="store_true")
-    add = actions.add_parser("add", help="bind a user's own foreign address")
-    add.add_argument("transport")
-    add.add_argument("user_jid")
-    add.add_argument("address")
-    remove = actions.add_parser("remove", help="unregister a user and forget their data")
-    remove.add_argument("transport")
-    remove.add_argument("user_jid")
-    export = actions.add_parser("export", help="write everything as JSON lines")
-    export.add_argument("--output", "-o", help="file (default: standard output)")
-    load = actions.add_parser("import", help="read JSON lines written by export")
-    load.add_argument("input", nargs="?", help="file (default: standard input)")
-    for sub in (listing, add, remove, export, load):
-        sub.add_argument("-c", "--config", dest="config", default=argparse.SUPPRESS)
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the gateway until SIGTERM or Ctrl-C")
+    run.add_argument("-c", "--config", required=True, help=CONFIG_HELP)
+    check = commands.add_parser(
+        "check-config", help="validate a config file and say what is wrong, line by line"
+    )
+    check.add_argument(
+        "file", nargs="?", metavar="FILE", help="the config file to check (or give it with -c)"
+    )
+    check.add_argument("-c", "--config", help=CONFIG_HELP)
+    _add_mappings_parser(commands)
     add_queue_parser(commands)
-    return parser
+    return top
+
+
+def _add_mappings_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    mappings = commands.add_parser(
+        "mappings", help="list, add, remove, export and import users' registrations"
+    )
+    # -c may come before or after the action: `portway mappings list -c FILE`
+    mappings.add_argument("-c", "--config", help=CONFIG_HELP)
+    actions = mappings.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="registrations (and contacts with --contacts)")
+    listing.add_argument(
+        "--transport",
+        type=transport_argument,
+        help=f"only this transport's: {', '.join(TRANSPORT_NAMES)}",
+    )
+    listing.add_argument("--contacts", action="store_true", help="list users' contacts too")
+    add = actions.add_parser(
+        "add", help="register a user, binding their own number or address where there is one"
+    )
+    add.add_argument(
+        "transport", metavar="TRANSPORT", help="irc, sms, email or webhook (enabled in the config)"
+    )
+    add.add_argument(
+        "user_jid", metavar="USER_JID", help="the user's bare JID, of an allowed domain"
+    )
+    add.add_argument(
+        "address",
+        nargs="?",
+        metavar="ADDRESS",
+        help="their own identity there: a Twilio number (sms), a local part or address"
+        " (email); none for irc and webhook",
+    )
+    add.add_argument(
+        "--replace", action="store_true", help="bind the new address over the user's current one"
+    )
+    remove = actions.add_parser("remove", help="unregister a user and forget their data")
+    remove.add_argument(
+        "transport", metavar="TRANSPORT", help="irc, sms, email or webhook (enabled in the config)"
+    )
+    remove.add_argument("user_jid", metavar="USER_JID", help="the user's bare JID")
+    export = actions.add_parser(
+        "export",
+        help="write registrations, contacts, user settings and user hooks (with their secrets)"
+        " as JSON lines",
+    )
+    export.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="file, created readable by you alone (default: standard output)",
+    )
+    load = actions.add_parser(
+        "import", help="restore what export wrote; records already there are replaced"
+    )
+    load.add_argument(
+        "input",
+        nargs="?",
+        metavar="FILE",
+        help="a file `portway mappings export` wrote (default: standard input)",
+    )
+    for sub in (listing, add, remove, export, load):
+        sub.add_argument(
+            "-c", "--config", dest="config", default=argparse.SUPPRESS, help=CONFIG_HELP
+        )
 
 
 def _run(config: Config, config_warning: str | None) -> int:
@@ -96,180 +148,37 @@ def _run(config: Config, config_warning: str | None) -> int:
 
 
 async def _mappings(config: Config, args: argparse.Namespace) -> int:
+    from component import cli_backup, cli_mappings
     from mappings.store import Store
 
     store = await Store.open(config.database)
     try:
         if args.action == "list":
-            await _list(store, args.transport, args.contacts, sys.stdout)
+            await cli_mappings.list_mappings(store, args.transport, args.contacts, sys.stdout)
         elif args.action == "add":
-            await _add(config, store, args.transport, args.user_jid, args.address)
+            print(
+                await cli_mappings.add(
+                    config, store, args.transport, args.user_jid, args.address, args.replace
+                )
+            )
         elif args.action == "remove":
-            await _remove(config, store, args.transport, args.user_jid)
+            print(await cli_mappings.remove(config, store, args.transport, args.user_jid))
         elif args.action == "export":
             if args.output:
-                with open(args.output, "w", encoding="utf-8") as out:
-                    await _export(store, out)
+                with cli_backup.private_file(args.output) as out:
+                    await cli_backup.export(store, out)
             else:
-                await _export(store, sys.stdout)
+                await cli_backup.export(store, sys.stdout)
         elif args.action == "import":
             if args.input:
                 with open(args.input, encoding="utf-8") as source:
-                    count = await _import(config, store, source)
+                    count = await cli_backup.restore(config, store, source)
             else:
-                count = await _import(config, store, sys.stdin)
+                count = await cli_backup.restore(config, store, sys.stdin)
             print(f"imported {count} records", file=sys.stderr)
     finally:
         await store.close()
     return 0
-
-
-def _known_transport(config: Config, transport: str) -> None:
-    enabled = config.transports.enabled()
-    if transport not in enabled:
-        names = ", ".join(enabled) or "none"
-        raise CliError(f"unknown transport {transport!r} (enabled in this config: {names})")
-
-
-def _check_user(config: Config, user_jid: str) -> str:
-    user = user_jid.strip().lower()
-    local, at, domain = user.partition("@")
-    if not at or not local or not domain or "/" in domain:
-        raise CliError(f"not a bare JID: {user_jid!r}")
-    if domain not in config.allowed_domains:
-        raise CliError(
-            f"{user_jid} is not in allowed_domains ({', '.join(config.allowed_domains)})"
-        )
-    return user
-
-
-async def _add(config: Config, store: Any, transport: str, user_jid: str, address: str) -> None:
-    from component.gateway import transport_class
-    from mappings.registrations import AddressTaken, Registration
-
-    _known_transport(config, transport)
-    user = _check_user(config, user_jid)
-    settings = config.transports.enabled()[transport]
-    try:
-        normalised = transport_class(transport).own_address(settings, address)
-    except AddressError as error:
-        raise CliError(f"{address!r}: {error.text}") from None
-    current = await store.registrations.get(transport, user)
-    try:
-        await store.registrations.save(
-            Registration(transport, user, normalised, current.data if current else {})
-        )
-    except AddressTaken as taken:
-        raise CliError(f"{normalised} is already bound to {taken.owner}") from None
-    print(f"bound {transport} address {normalised} to {user}")
-
-
-async def _remove(config: Config, store: Any, transport: str, user_jid: str) -> None:
-    """Unregister as over XMPP: the transport forgets its own data (hooks, threads) too."""
-    from aiohttp import web
-
-    from component.gateway import transport_class
-    from component.host import Host
-    from component.metrics import Metrics
-
-    _known_transport(config, transport)
-    user = user_jid.strip().lower()
-    if await store.registrations.get(transport, user) is None:
-        raise CliError(f"{user_jid} is not registered with {transport}")
-    settings = config.transports.enabled()[transport]
-    host = Host(transport, settings.jid, config, store, web.Application(), Metrics())  # type: ignore[attr-defined]
-    network = transport_class(transport)(settings, host)  # type: ignore[arg-type]
-    await network.prepare()
-    await network.unregistered(user)
-    await store.registrations.remove(transport, user)
-    print(f"removed {user} from {transport}")
-
-
-async def _list(store: Any, transport: str | None, contacts: bool, out: TextIO) -> None:
-    for registration in await store.registrations.list(transport):
-        print(
-            f"{registration.transport}\t{registration.user_jid}\t{registration.address or '-'}",
-            file=out,
-        )
-    if contacts:
-        for contact in await store.contacts.list(transport):
-            print(
-                f"{contact.transport}\t{contact.user_jid}\tcontact {contact.address}"
-                f"\t{contact.display_name or ''}\t{contact.subscription}",
-                file=out,
-            )
-
-
-async def _export(store: Any, out: TextIO) -> None:
-    from mappings.codec import dumps
-
-    for registration in await store.registrations.list():
-        out.write(
-            dumps(
-                {
-                    "type": "registration",
-                    "transport": registration.transport,
-                    "user_jid": registration.user_jid,
-                    "address": registration.address,
-                    "data": registration.data,
-                }
-            )
-            + "\n"
-        )
-    for contact in await store.contacts.list():
-        out.write(
-            dumps(
-                {
-                    "type": "contact",
-                    "transport": contact.transport,
-                    "user_jid": contact.user_jid,
-                    "address": contact.address,
-                    "display_name": contact.display_name,
-                    "subscription": contact.subscription,
-                }
-            )
-            + "\n"
-        )
-
-
-async def _import(config: Config, store: Any, source: TextIO) -> int:
-    from mappings.contacts import ContactMapping
-    from mappings.registrations import AddressTaken, Registration
-
-    count = 0
-    for number, line in enumerate(source, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            kind = record["type"]
-            transport = record["transport"]
-            user = _check_user(config, record["user_jid"])
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise CliError(f"line {number}: not an exported record ({exc})") from None
-        except CliError as error:
-            raise CliError(f"line {number}: {error}") from None
-        if kind == "registration":
-            try:
-                await store.registrations.save(
-                    Registration(transport, user, record.get("address"), record.get("data") or {})
-                )
-            except AddressTaken as taken:
-                raise CliError(f"line {number}: {taken}") from None
-        elif kind == "contact":
-            await store.contacts.add(
-                ContactMapping(
-                    transport,
-                    user,
-                    record["address"],
-                    record.get("display_name"),
-                    record.get("subscription") or "none",
-                )
-            )
-        else:
-            raise CliError(f"line {number}: unknown record type {kind!r}")
-        count += 1
-    return count
 
 
 if __name__ == "__main__":

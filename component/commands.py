@@ -6,6 +6,7 @@ Commands live on the gateway's own JID, and those with ``on_contact`` on contact
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -24,6 +25,12 @@ if TYPE_CHECKING:
 Session = dict[str, Any]
 NS_COMMANDS = "http://jabber.org/protocol/commands"
 NS_DISCO_INFO = "http://jabber.org/protocol/disco#info"
+#: How long an unfinished command may wait for its form, and how many may wait at once.
+SESSION_SECONDS = 600.0
+MAX_SESSIONS = 1000
+#: Keys this runner adds to slixmpp's session dicts.
+STARTED = "portway_started"
+DONE = "portway_done"
 
 
 class CommandRunner:
@@ -33,10 +40,20 @@ class CommandRunner:
         self.host = host
 
     def handler(self, command: Command) -> Callable[[Any, Session], Awaitable[Session]]:
-        async def start(_iq: Any, session: Session) -> Session:
+        """The command's first step: its form, or at once its result when it asks nothing.
+
+        A command whose form has no field (a status, a list) only shows: sending it as a form
+        to submit made clients show an empty form and a "complete" button before the answer.
+        """
+
+        async def start(iq: Any, session: Session) -> Session:
+            forget_stale(iq.stream.plugin["xep_0050"].sessions, time.monotonic())
+            session[STARTED] = time.monotonic()
             user = session["from"].bare
             await self._check_access(command, user)
             form = command.form if isinstance(command.form, Form) else await command.form(user)
+            if not form.fields:
+                return await self._run(session, command, user, {})
             return self._ask(session, command, form)
 
         return start
@@ -67,22 +84,29 @@ class CommandRunner:
             missing = missing_required(form, values)
             if missing:
                 raise XMPPError("bad-request", f"please fill in: {', '.join(missing)}", "modify")
-            try:
-                result = await command.run(user, values)
-            except GatewayError as error:
-                raise XMPPError(
-                    cast(Any, error.condition), error.text, cast(Any, error.error_type)
-                ) from None
-            if result.next_form is not None:
-                session["notes"] = [("info", result.text)] if result.text else None
-                return self._ask(session, command, result.next_form)
-            session["payload"] = None
-            session["next"] = None
-            session["has_next"] = False
-            session["notes"] = [("info", result.text)]
-            return session
+            return await self._run(session, command, user, values)
 
         return submit
+
+    async def _run(
+        self, session: Session, command: Command, user: str, values: dict[str, Any]
+    ) -> Session:
+        """Run the command: completed with its note, or on to the form it asks next."""
+        try:
+            result = await command.run(user, values)
+        except GatewayError as error:
+            raise XMPPError(
+                cast(Any, error.condition), error.text, cast(Any, error.error_type)
+            ) from None
+        if result.next_form is not None:
+            session["notes"] = [("info", result.text)] if result.text else None
+            return self._ask(session, command, result.next_form)
+        session["payload"] = None
+        session["next"] = None
+        session["has_next"] = False
+        session["notes"] = [("info", result.text)]
+        session[DONE] = True
+        return session
 
     async def _check_access(self, command: Command, user: str) -> None:
         if not self.host.is_allowed(user):
@@ -93,6 +117,25 @@ class CommandRunner:
             registration = await self.host.store.registrations.get(self.host.transport_name, user)
             if registration is None:
                 raise XMPPError("registration-required", "register with the gateway first", "auth")
+
+
+def forget_stale(sessions: dict[str, Session], now: float) -> None:
+    """Drop this runner's sessions that are done or were left unfinished.
+
+    slixmpp keeps a session until its last step, and a command that completes in its first
+    step (a status) or that a client abandons never has one: its sessions would pile up for
+    the process's life. (slixmpp's own timeout would send the user a command of ours to
+    cancel.) Sessions without ``STARTED`` are not this runner's and are left alone.
+    """
+    ours = sorted(
+        ((session[STARTED], key) for key, session in sessions.items() if STARTED in session),
+    )
+    for started, key in ours:
+        if sessions[key].get(DONE) or now - started > SESSION_SECONDS:
+            del sessions[key]
+    kept = [key for _started, key in ours if key in sessions]
+    for key in kept[: max(0, len(kept) - MAX_SESSIONS + 1)]:
+        del sessions[key]
 
 
 def offered_on(commands: Iterable[Command], address: str) -> list[Command]:

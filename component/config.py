@@ -10,22 +10,21 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from component.config_env import YamlProblem, load_yaml
+from component.config_errors import describe
 from transports.email.settings import EmailSettings
 from transports.irc.settings import IrcSettings
 from transports.settings import HostPort, Port, Section
 from transports.sms.settings import SmsSettings
 from transports.webhook.settings import WebhookSettings
 
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
 
 class ConfigError(Exception):
-    """The config cannot be used; ``problems`` lists one ``field: reason`` line each."""
+    """The config cannot be used; ``problems`` holds one line each, naming the option."""
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
@@ -44,6 +43,9 @@ class XmppSettings(Section):
     #: How long delivered inbound events are kept for their dedup keys: a Twilio, SMTP or
     #: webhook sender's retry must find its key. Pruned hourly, so the table stays bounded.
     inbound_retention_hours: float = Field(default=168.0, gt=0)
+    #: The HTTP upload service (XEP-0363) to put users' incoming files on, e.g.
+    #: upload.example.org; none: found on each user's server (disco), else ``/media``
+    upload_service: str | None = None
 
 
 class HttpSettings(Section):
@@ -75,6 +77,20 @@ class Transports(Section):
             if (section := getattr(self, name)) is not None
         }
 
+    @model_validator(mode="after")
+    def _own_domains(self) -> Transports:
+        """Each transport is a component of its own: two on one domain would fight over it."""
+        first: dict[str, str] = {}
+        for name, section in self.enabled().items():
+            jid = getattr(section, "jid", "")
+            if jid in first:
+                raise ValueError(
+                    f"transports.{first[jid]}.jid and transports.{name}.jid are both {jid};"
+                    " each transport is its own component and needs a domain of its own"
+                )
+            first[jid] = name
+        return self
+
 
 class Config(Section):
     """The whole config file."""
@@ -85,8 +101,8 @@ class Config(Section):
     admins: list[str] = []
     allowed_domains: list[str] = Field(min_length=1)
     transports: Transports
-    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
-    log_format: str = Field(default="text", pattern=r"^(text|json)$")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("database")
     @classmethod
@@ -124,47 +140,30 @@ class Config(Section):
         return [secret for secret in found if secret]
 
 
-def expand_environment(text: str, environ: dict[str, str] | None = None) -> str:
-    """Replace ``${VAR}`` and ``${VAR:-default}``; an unset variable without default is an error."""
-    env = os.environ if environ is None else environ
-    missing: list[str] = []
-
-    def substitute(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        missing.append(name)
-        return ""
-
-    expanded = _ENV_REFERENCE.sub(substitute, text)
-    if missing:
-        raise ConfigError([f"environment variable {name} is not set" for name in missing])
-    return expanded
-
-
 def parse_config(text: str, environ: dict[str, str] | None = None) -> Config:
     """Validate YAML text into a :class:`Config`, or raise :class:`ConfigError`."""
     try:
-        data = yaml.safe_load(expand_environment(text, environ))
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"not valid YAML: {exc}"]) from None
+        data = load_yaml(text, environ)
+    except YamlProblem as problem:
+        raise ConfigError(problem.problems) from None
     if not isinstance(data, dict):
         raise ConfigError(["the config must be a mapping of sections (xmpp:, transports:, …)"])
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([_describe(error) for error in exc.errors()]) from None
+        raise ConfigError([describe(error) for error in exc.errors()]) from None
 
 
 def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Config:
-    """Read and validate a config file."""
+    """Read and validate a config file; each problem starts with the file's name."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"cannot read {path}: {exc.strerror}"]) from None
-    return parse_config(text, environ)
+    try:
+        return parse_config(text, environ)
+    except ConfigError as error:
+        raise ConfigError([f"{path}: {problem}" for problem in error.problems]) from None
 
 
 def readable_secrets_warning(path: str | Path, config: Config) -> str | None:
@@ -184,16 +183,3 @@ def readable_secrets_warning(path: str | Path, config: Config) -> str | None:
         f"{path}: warning: readable by other users (mode {mode:04o}) and holds secrets; "
         f"chmod 600 {path}"
     )
-
-
-def _describe(error: Any) -> str:
-    location = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    message = str(error["msg"])
-    message = message.removeprefix("Value error, ")
-    if error["type"] == "missing":
-        message = "is required"
-    elif error["type"] == "extra_forbidden":
-        message = "unknown option (check the spelling against config.example.yaml)"
-    elif error["type"] not in ("value_error", "assertion_error"):
-        message = f"{message}: {error.get('input')!r}"
-    return f"{location}: {message}"

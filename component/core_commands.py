@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from component.registration_commands import register_command, registered_text, shown_address
 from transports.base import Command, CommandResult, Form, FormField, GatewayError
 
 if TYPE_CHECKING:
@@ -20,10 +21,15 @@ def core_commands(component: GatewayComponent) -> list[Command]:
 
     async def status(user: str, _values: dict[str, Any]) -> CommandResult:
         registration = await store.registrations.get(transport, user)
-        if registration is None:
-            return CommandResult(f"You are not registered with {component.domain}.")
-        bound = f" Your address there: {registration.address}." if registration.address else ""
-        return CommandResult(f"You are registered with {component.domain}.{bound}")
+        if registration is not None:
+            return CommandResult(registered_text(component, registration))
+        if component.network.requires_registration:
+            return CommandResult(
+                f"You are not registered with {component.domain}. "
+                "Register with the command 'Register', or your client's registration."
+            )
+        # Where registration is optional, the transport's form says what it is for.
+        return CommandResult(component.network.registration_form(user, None).instructions)
 
     async def unregister(user: str, values: dict[str, Any]) -> CommandResult:
         if not values.get("confirm"):
@@ -35,10 +41,13 @@ def core_commands(component: GatewayComponent) -> list[Command]:
 
     async def registrations(_user: str, _values: dict[str, Any]) -> CommandResult:
         listed = await store.registrations.list(transport)
-        lines = [f"{r.user_jid}  {r.address or ''}".rstrip() for r in listed]
+        lines = [
+            f"{r.user_jid}  {shown_address(component.network, r.address)}".rstrip() for r in listed
+        ]
         return CommandResult(f"{len(lines)} registered:\n" + "\n".join(lines))
 
     return [
+        register_command(component),
         Command(
             node="portway-status",
             name="Show my registration",

@@ -35,6 +35,7 @@ from component.group_commit import (
 from component.render import with_stable_ids
 from component.set_aside import set_aside_notice
 from component.stanza_bound import bound_fields, needs_link, with_link
+from component.upload import Uploads
 from mappings.outbox import OutboxFull
 from transports.base import GatewayError, OutboundMessage
 from transports.events import InboundMessage, event_from_dict, event_to_dict
@@ -93,6 +94,7 @@ class Host:
         self._set_aside = metrics.inbound_set_aside.labels(transport_name)
         self._max_stanza = config.xmpp.max_stanza_bytes
         self._media = served_media(self)  # its route must be added before the server starts
+        self._uploads: Uploads | None = None  # once attached to the component
         self._writer = GroupCommit(store, transport_name, self._sends_at_once, self._committed)
 
     # -- TransportHost ---------------------------------------------------------------------------
@@ -154,7 +156,10 @@ class Host:
 
     async def _accepted(self, event: Any) -> Any:
         """``event`` as it is stored and sent, every time: its ids chosen, its texts within
-        ``xmpp.max_stanza_bytes``, a long body cut with a link to the whole of it."""
+        ``xmpp.max_stanza_bytes``, a long body cut with a link to the whole of it, its files
+        named and put on the user's server where it takes them (``upload.py``)."""
+        if isinstance(event, InboundMessage) and event.oob_urls and self._uploads is not None:
+            event = await self._uploads.share(event) if self._connected else event
         event = bound_fields(with_stable_ids(event), self._max_stanza)
         if needs_link(event, self._max_stanza, self._domain):
             full = event.body.encode("utf-8", "replace")
@@ -193,6 +198,9 @@ class Host:
         """Bind the host to its component and catch the answers that confirm drained batches."""
         self.component = component
         component.add_filter("in", self._on_confirmation)
+        self._uploads = Uploads(
+            component, self._media.files, self.public_url, self._config.xmpp.upload_service
+        )
 
     # -- connection state -------------------------------------------------------------------------
 

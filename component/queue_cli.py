@@ -49,7 +49,9 @@ def add_queue_parser(commands: Any) -> None:
     drop = actions.add_parser("drop", help="forget a set-aside event for good")
     drop.add_argument("id", type=int, help="the event's id, as listed")
     for sub in (listing, retry, drop):
-        sub.add_argument("-c", "--config", dest="config", default=argparse.SUPPRESS)
+        sub.add_argument(
+            "-c", "--config", dest="config", default=argparse.SUPPRESS, help="the YAML config file"
+        )
 
 
 def run_queue(config: Config, args: argparse.Namespace) -> int:

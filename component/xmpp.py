@@ -28,9 +28,10 @@ from component.message_refs import BodilessRefers, refers_of
 from component.occupancy import RoomOccupancy
 from component.ordering import InArrivalOrder
 from component.outgoing import OutgoingStream
+from component.registration_commands import register_user
 from component.stanzas import GatewayQuery, form_values, missing_required, render_form
 from mappings.contacts import ContactMapping
-from mappings.registrations import AddressTaken, Registration
+from mappings.registrations import Registration
 from transports.base import (
     AddressError,
     Forbidden,
@@ -57,6 +58,18 @@ FEATURES = (
     "jabber:x:oob",
     *MESSAGE_REF_FEATURES,
 )
+#: What slixmpp's plugins announce that the gateway does not do: out-of-band transfer by iq,
+#: pubsub (shim), PEP nicknames (+notify), receiving forwarded stanzas. A client that
+#: believes disco would try them and fail.
+NOT_OFFERED = (
+    "jabber:iq:oob",
+    "http://jabber.org/protocol/shim",
+    "http://jabber.org/protocol/shim#SubID",
+    "http://jabber.org/protocol/nick+notify",
+    "urn:xmpp:forward:0",
+)
+#: What only a component with rooms does: MUC, and RSM paging (room lists, room archives)
+ROOMS_ONLY = ("http://jabber.org/protocol/muc", "http://jabber.org/protocol/rsm")
 VERSION = "0.1.0"
 UNSUBSCRIBE_SEQUENCE: tuple[Literal["unsubscribe", "unsubscribed", "unavailable"], ...] = (
     "unsubscribe",
@@ -195,12 +208,11 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
                 name=command.name,
                 handler=self.host.commands.handler(command),
             )
-        if not self.network.supports_rooms:
-            # slixmpp's MUC plugin comes in as a dependency, and its post-init (at connect)
-            # advertises MUC; this component is not a MUC service.
-            self.plugin["xep_0030"].del_feature(
-                jid=JID(self.domain), feature="http://jabber.org/protocol/muc"
-            )
+        # slixmpp's plugins come in as dependencies, and some advertise at connect (MUC's
+        # post-init, caps at session bind): what this component does not do is taken back.
+        rooms_only = () if self.network.supports_rooms else ROOMS_ONLY
+        for feature in (*NOT_OFFERED, *rooms_only):
+            self.plugin["xep_0030"].del_feature(jid=JID(self.domain), feature=feature)
         for registration in await self.host.store.registrations.list(self.network.name):
             self.send_presence(pto=registration.user_jid, pfrom=self.domain, ptype="probe")
             self.send_presence(pto=registration.user_jid, pfrom=self.domain)
@@ -282,22 +294,9 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
             )
             return
         try:
-            registered = await self.network.register(user, values)
-            await self.host.store.registrations.save(
-                Registration(self.network.name, user, registered.address, registered.data)
-            )
+            await register_user(self, user, values, before_subscribe=iq.reply().send)
         except GatewayError as error:
             self.send_error(iq, error)
-            return
-        except AddressTaken as taken:
-            self.send_error(
-                iq, GatewayError(f"{taken.args[0].split(' is ')[0]} is taken", "conflict")
-            )
-            return
-        iq.reply().send()
-        log.info("%s: %s registered", self.domain, user)
-        # XEP-0100: the gateway asks for the user's presence, and offers its own.
-        self.send_presence(pto=user, pfrom=self.domain, ptype="subscribe")
 
     async def unregister(self, iq: Iq, user: str, current: Registration | None) -> None:
         if current is None:
@@ -377,7 +376,8 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
             and await registrations.get(self.network.name, user) is None
         ):
             raise RegistrationRequired(
-                f"register with {self.domain} first (in your client: service discovery)"
+                f"register with {self.domain} first (in your client: service discovery,"
+                " or the command 'Register')"
             )
         contact = self.network.parse_address(msg["to"].user)
         receipt = msg.get_plugin("request_receipt", check=True) is not None and bool(

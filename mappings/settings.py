@@ -24,6 +24,14 @@ class UserSettings:
         )
         return dict(loads(row[0])) if row else {}
 
+    async def all(self) -> list[tuple[str, str, str, dict[str, Any]]]:
+        """Every user's settings as (transport, user, scope, data), for ``mappings export``."""
+        rows = await self._store.fetch_all(
+            "SELECT transport, user_jid, scope, data FROM user_settings"
+            " ORDER BY transport, user_jid, scope"
+        )
+        return [(row[0], row[1], row[2], dict(loads(row[3]))) for row in rows]
+
     async def put(self, transport: str, user_jid: str, scope: str, data: dict[str, Any]) -> None:
         await self._store.execute(
             "INSERT INTO user_settings (transport, user_jid, scope, data) "

@@ -318,6 +318,11 @@ class Transport(ABC):
         """XEP-0100: what a user typed (``(555) 765-4321``) to a foreign address."""
         return self.parse_address(text)
 
+    def own_address_shown(self, address: str) -> str:
+        """The user's own address there as people write it (email: ``alice@mail.example.org``
+        for the bound ``alice``)."""
+        return address
+
     def display_name(self, address: str) -> str:
         """How a contact is named in the user's roster."""
         return address

@@ -37,6 +37,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 
 #: The served path; the name is the token plus a file extension, so clients guess the type.
 ROUTE = "/media/{name}"
+#: A file with a name of its own is served under it too, so that the link names the file.
+NAMED_ROUTE = "/media/{name}/{filename}"
 _NAME = re.compile(r"^([A-Za-z0-9_-]{20,100})(\.[A-Za-z0-9]{1,8})?$")
 _SERVICES: weakref.WeakKeyDictionary[Store, ServedMedia] = weakref.WeakKeyDictionary()
 #: The most redirects a fetch follows (each hop is checked again).
@@ -81,6 +84,7 @@ def served_media(host: TransportHost) -> ServedMedia:
     if service is None:
         service = ServedMedia(store, host.public_url)
         host.add_route("GET", ROUTE, service.handle)
+        host.add_route("GET", NAMED_ROUTE, service.handle)
         _SERVICES[store] = service
     return service
 
@@ -118,7 +122,7 @@ class ServedMedia:
             filename=filename,
             source_key=source_key,
         )
-        return self.url(token, content_type)
+        return self.url(token, content_type, filename)
 
     async def fetch(
         self,
@@ -170,8 +174,12 @@ class ServedMedia:
             data, content_type, owner=owner, ttl_seconds=ttl_seconds, source_key=source_key
         )
 
-    def url(self, token: str, content_type: str) -> str:
-        return f"{self.public_url}/media/{token}{_extension(content_type.split(';', 1)[0])}"
+    def url(self, token: str, content_type: str, filename: str | None = None) -> str:
+        """The file's public URL: ``/media/<token>/<its name>``, or ``/media/<token>.<ext>``."""
+        name = quote(_plain_name(filename or ""), safe="")
+        if name:
+            return f"{self.public_url}/media/{token}/{name}"
+        return f"{self.public_url}/media/{token}{extension_for(content_type.split(';', 1)[0])}"
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """GET /media/{name}: the file, or 404 for an unknown or expired token."""
@@ -188,8 +196,7 @@ class ServedMedia:
             "Content-Security-Policy": "default-src 'none'; sandbox",
         }
         if file.filename:
-            safe = re.sub(r"[^A-Za-z0-9._ -]", "_", file.filename)[:100]
-            headers["Content-Disposition"] = f'inline; filename="{safe}"'
+            headers["Content-Disposition"] = f'inline; filename="{_plain_name(file.filename)}"'
         headers["Content-Type"] = file.content_type  # with its charset, for text
         return web.Response(body=file.data, headers=headers)
 
@@ -255,7 +262,13 @@ def _clean_type(content_type: str) -> str:
     return main
 
 
-def _extension(content_type: str) -> str:
+def _plain_name(filename: str) -> str:
+    """A file's name with what a URL path or a header could misread replaced."""
+    return re.sub(r"[^A-Za-z0-9._ -]", "_", filename)[:100].strip(" .")
+
+
+def extension_for(content_type: str) -> str:
+    """The usual file extension of a media type (``.jpg``), or nothing."""
     guessed = mimetypes.guess_extension(content_type, strict=False) or ""
     return guessed if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", guessed) else ""
 

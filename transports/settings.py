@@ -29,7 +29,7 @@ def _port(value: Any) -> int:
 def _secret(value: SecretStr) -> SecretStr:
     text = value.get_secret_value()
     if not text.strip():
-        raise ValueError("must not be empty")
+        raise ValueError("is empty")
     if text.strip().lower() in PLACEHOLDER_SECRETS:
         raise ValueError("is a placeholder; set a real secret")
     return value

@@ -179,6 +179,9 @@ async def command(client: XmppClient, node: str, fields: dict[str, str]) -> str:
         f" node='{node}' action='execute'/></iq>"
     )
     assert first["type"] == "result", first
+    if first["command"]["status"] == "completed":  # it only shows: no form to submit
+        assert not fields, f"{node} asked for nothing, yet fields were given"
+        return "\n".join(text for _kind, text in first["command"]["notes"])
     session = first["command"]["sessionid"]
     values = "".join(
         f"<field var='{var}'><value>{value}</value></field>" for var, value in fields.items()

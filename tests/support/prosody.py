@@ -79,6 +79,7 @@ class Prosody(ServerProcess):
         extra_modules: Iterable[str] = (),
         extra_config: str = "",
         log_level: str = "debug",
+        http_port: int | None = None,
     ) -> None:
         super().__init__(workdir)
         self.domain = domain
@@ -93,6 +94,8 @@ class Prosody(ServerProcess):
         self.extra_modules = list(extra_modules)
         self.extra_config = extra_config
         self.log_level = log_level
+        #: Prosody's HTTP server (mod_http_file_share…), on loopback; none by default
+        self.http_port = http_port
         self.c2s_port = free_port()
         self.component_port = free_port()
         while self.component_port == self.c2s_port:
@@ -134,7 +137,8 @@ class Prosody(ServerProcess):
             "legacy_ssl_ports = { }",
             "s2s_ports = { }",
             "s2s_direct_tls_ports = { }",
-            "http_ports = { }",
+            f"http_ports = {{ {self.http_port or ''} }}",
+            f'http_external_url = "http://127.0.0.1:{self.http_port}/"' if self.http_port else "",
             "https_ports = { }",
             f"component_ports = {{ {self.component_port} }}",
             'component_interfaces = { "127.0.0.1" }',

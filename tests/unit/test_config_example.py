@@ -7,14 +7,20 @@ import types
 import typing
 from pathlib import Path
 
+import pytest
 from pydantic import BaseModel
 
+from component.cli import main
 from component.config import Config, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.yaml"
+#: the variables the example's values use; those its comments mention are for options left
+#: commented out, and need not be set
+VALUES = "\n".join(
+    line for line in EXAMPLE.read_text().splitlines() if not line.lstrip().startswith("#")
+)
 ENVIRONMENT = {
-    name: f"example-{name.lower()}-value"
-    for name in re.findall(r"\$\{([A-Z_]+)", EXAMPLE.read_text())
+    name: f"example-{name.lower()}-value" for name in re.findall(r"\$\{([A-Z_]+)", VALUES)
 } | {"TWILIO_ACCOUNT_SID": "AC" + "0123456789abcdef" * 2}
 
 
@@ -41,6 +47,22 @@ def _models(annotation: object) -> list[type[BaseModel]]:
 def test_example_is_valid() -> None:
     config = load_config(EXAMPLE, ENVIRONMENT)
     assert set(config.transports.enabled()) == {"irc", "sms", "email", "webhook"}
+
+
+def test_check_config_passes_on_the_example(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`portway check-config config.example.yaml`, with only the variables its values use."""
+    commented = set(re.findall(r"\$\{([A-Z_]+)", EXAMPLE.read_text())) - set(ENVIRONMENT)
+    assert commented, "the example's comments mention variables: this test must see them"
+    for name in commented:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    code = main(["check-config", str(EXAMPLE)])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert printed.out == f"{EXAMPLE}: OK (transports: irc, sms, email, webhook)\n"
 
 
 def test_example_documents_every_option() -> None:

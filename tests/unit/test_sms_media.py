@@ -43,7 +43,7 @@ async def test_two_transports_share_one_route(store: Store) -> None:
     first = served_media(sms)  # type: ignore[arg-type]
     second = served_media(email)  # type: ignore[arg-type]
     assert first is second
-    assert sms.routes == ["/media/{name}"] and email.routes == []
+    assert sms.routes == ["/media/{name}", "/media/{name}/{filename}"] and email.routes == []
 
 
 async def test_put_serves_the_file_at_an_unguessable_url(store: Store) -> None:

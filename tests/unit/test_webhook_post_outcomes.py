@@ -32,6 +32,7 @@ def test_the_json_and_its_signature() -> None:
     body = request_body(MESSAGE, "bot@hooks.example.org", "p1", NOW + 0.25)
     assert json.loads(body) == {
         "id": "p1",
+        "type": "message",
         "from": "alice@example.org/laptop",
         "to": "bot@hooks.example.org",
         "body": "what's the weather?",

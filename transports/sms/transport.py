@@ -7,6 +7,7 @@ be lost. Delivery is known only later, from Twilio's status callbacks (see ``web
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -37,6 +38,7 @@ from transports.base import (
 from transports.jid_escaping import unescape_localpart
 from transports.media import ServedMedia, served_media
 from transports.sms.client import TwilioClient, TwilioError, TwilioUnreachable
+from transports.sms.message_refs import SmsMessageRefs, recorded_as
 from transports.sms.numbers import format_for_people, normalise_number
 from transports.sms.outbound import compose
 from transports.sms.settings import SmsSettings
@@ -73,6 +75,7 @@ class SmsTransport(Transport):
             settings.request_timeout_seconds,
         )
         self.sent = SmsMessages(host.store)
+        self.refs = SmsMessageRefs(self.name, host.store)
         self.webhooks = TwilioWebhooks(self)
 
     async def prepare(self) -> None:
@@ -167,7 +170,8 @@ class SmsTransport(Transport):
                 run=self._bind_number,
                 admin_only=True,
                 needs_registration=False,
-            )
+            ),
+            self.refs.settings_command(),
         ]
 
     async def _bind_number(self, admin_jid: str, values: dict[str, Any]) -> CommandResult:
@@ -209,7 +213,14 @@ class SmsTransport(Transport):
                 "You have no phone number to send from: register, or ask an administrator "
                 "to bind one to your address."
             )
-        sms = compose(message)
+        if message.refers is not None and message.refers.kind == "retraction":
+            notice = self.refs.cannot_recall(message, self.display_name(message.contact))
+            await self.host.deliver(notice)
+            return
+        text = await self.refs.text_of(message)
+        if text is None:
+            return  # a reaction the user does not send, or one that changes nothing
+        sms = compose(dataclasses.replace(message, body=text))
         await self.host.enqueue(
             message,
             {"from": registration.address, "body": sms.body, "media": list(sms.media_urls)},
@@ -249,9 +260,10 @@ class SmsTransport(Transport):
                 error_code=None,
             )
         )
+        xmpp_id, text = recorded_as(message, str(pending.data.get("body", "")))
         await self.host.store.message_ids.record(
             MessageIdMapping(
-                self.name, message.user_jid, message.contact, "out", message.xmpp_id, sent.sid
+                self.name, message.user_jid, message.contact, "out", xmpp_id, sent.sid, body=text
             )
         )
         return Delivered(sent.sid, final=False)

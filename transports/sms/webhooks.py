@@ -22,7 +22,7 @@ from multidict import MultiDict, MultiDictProxy
 from mappings.message_ids import MessageIdMapping
 from mappings.sms_messages import FINAL_STATUSES
 from transports.base import AddressError
-from transports.events import DeliveryReport, InboundMessage
+from transports.events import DeliveryReport, InboundMessage, new_stanza_id
 from transports.http_body import read_capped
 from transports.media import MediaError
 from transports.sms.numbers import normalise_number
@@ -72,20 +72,33 @@ class TwilioWebhooks:
             log.warning("inbound text %s to %s, a number bound to nobody: dropped", sid, to)
             return _twiml()
         media_urls, notes = await self._media(form, sid)
-        text = "\n".join(part for part in (form.get("Body", ""), *media_urls, *notes) if part)
+        said = form.get("Body", "")
+        text = "\n".join(part for part in (said, *media_urls, *notes) if part)
+        tapback = None
+        if not media_urls and not notes:
+            tapback = await self.transport.refs.tapback(registration.user_jid, sender, said)
         event = InboundMessage(
             user_jid=registration.user_jid,
             contact=sender,
-            body=text,
+            body="" if tapback else text,
             remote_id=sid,
+            # chosen here and remembered, so a reaction or reply of the user's finds this text
+            xmpp_id=new_stanza_id(),
             oob_urls=tuple(media_urls),
             nick=self.transport.display_name(sender),
+            refers=tapback,
         )
         fresh = await self.transport.host.deliver(event, dedup_key=f"sms:{sid}", durable=True)
         if fresh:
             await store.message_ids.record(
                 MessageIdMapping(
-                    self.transport.name, registration.user_jid, sender, "in", None, sid
+                    self.transport.name,
+                    registration.user_jid,
+                    sender,
+                    "in",
+                    event.xmpp_id,
+                    sid,
+                    body=said,
                 )
             )
         else:

@@ -42,6 +42,11 @@ CREATE_FORM = Form(
         ),
     ),
 )
+#: Nothing to ask: the list is the command's result.
+LIST_FORM = Form(title="Your hooks", instructions="The hooks you own or receive from.")
+CONFIRM_DELETE = FormField("confirm", "Yes, delete it", "boolean", value=False)
+#: What rotate and delete answer at once to a user with nothing to choose from.
+NONE_OWNED = "You have no hooks of your own (hooks from the config are the admin's)."
 
 
 class HookCommands:
@@ -68,7 +73,8 @@ class HookCommands:
     def commands(self) -> list[Command]:
         return [
             Command("webhook-create", "Create a hook", CREATE_FORM, self.create),
-            Command("webhook-list", "List hooks", self.list_form, self.list),
+            # Config hooks name JIDs that need not register: they may see theirs.
+            Command("webhook-list", "List hooks", LIST_FORM, self.list, needs_registration=False),
             Command("webhook-rotate", "Rotate a hook's secret", self.rotate_form, self.rotate),
             Command("webhook-delete", "Delete a hook", self.delete_form, self.delete),
         ]
@@ -100,9 +106,6 @@ class HookCommands:
             " 'Authorization: Bearer <secret>' or a Standard Webhooks signature."
         )
 
-    async def list_form(self, user_jid: str) -> Form:
-        return Form(title="Your hooks", instructions=await self._listing(user_jid))
-
     async def list(self, user_jid: str, _values: dict[str, Any]) -> CommandResult:
         return CommandResult(await self._listing(user_jid))
 
@@ -114,7 +117,9 @@ class HookCommands:
         )
 
     async def rotate(self, user_jid: str, values: dict[str, Any]) -> CommandResult:
-        name = _chosen(values)
+        name = str(values.get("name") or "")
+        if not name:
+            return CommandResult(NONE_OWNED)
         secret = new_secret()
         if not await self._stored.set_secret(name, user_jid, secret):
             raise NotFound(f"you have no hook named {name}")
@@ -124,17 +129,17 @@ class HookCommands:
         )
 
     async def delete_form(self, user_jid: str) -> Form:
+        choice = await self._choice(user_jid)
         return Form(
             title="Delete a hook",
             instructions="Posts to its URL are refused from now on.",
-            fields=(
-                *await self._choice(user_jid),
-                FormField("confirm", "Yes, delete it", "boolean", value=False),
-            ),
+            fields=(*choice, CONFIRM_DELETE) if choice else (),
         )
 
     async def delete(self, user_jid: str, values: dict[str, Any]) -> CommandResult:
-        name = _chosen(values)
+        name = str(values.get("name") or "")
+        if not name:
+            return CommandResult(NONE_OWNED)
         if not values.get("confirm"):
             return CommandResult(f"{name} was not deleted (not confirmed).")
         hook = await self._stored.get(name)
@@ -178,10 +183,3 @@ class HookCommands:
                 options=tuple((hook.name, f"{hook.name}@{self._domain}") for hook in hooks),
             ),
         )
-
-
-def _chosen(values: dict[str, Any]) -> str:
-    name = str(values.get("name") or "")
-    if not name:
-        raise NotFound("you have no hooks of your own (hooks from the config are the admin's)")
-    return name
