@@ -49,6 +49,7 @@ _KINDS = {
     "model_attributes_type": "a section (one 'option: value' per line under it)",
 }
 
+
 def describe(error: Mapping[str, Any]) -> str:
     """One pydantic error (an item of ``ValidationError.errors()``) as one sentence."""
     path = option_path(error["loc"])

@@ -206,6 +206,19 @@ class RoomArchive:
         )
         return [_message(row) for row in reversed(rows)]
 
+    async def find(self, user_jid: str, room: str, stanza_id: str) -> ArchivedMessage | None:
+        """The line ``stanza_id`` names: a reply quotes it, a reaction line names its author."""
+        await self.flush()
+        row = await self._store.fetch_one(
+            f"SELECT {_COLUMNS} FROM room_archive WHERE transport = :transport"
+            " AND user_jid = :user_jid AND room = :room AND stanza_id = :stanza_id",
+            transport=self._transport,
+            user_jid=user_jid,
+            room=room,
+            stanza_id=stanza_id,
+        )
+        return _message(row) if row else None
+
     async def query(self, user_jid: str, room: str, query: ArchiveQuery) -> ArchivePage:
         """One page of a MAM query, oldest first; ``complete`` when nothing lies beyond it."""
         await self.flush()

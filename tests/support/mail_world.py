@@ -36,10 +36,16 @@ class MailWorld(NamedTuple):
 
 
 def email_gateway(
-    workdir: Path, prosody: Prosody, smtp_port: int, sink_port: int, **xmpp: Any
+    workdir: Path,
+    prosody: Prosody,
+    smtp_port: int,
+    sink_port: int,
+    email: dict[str, Any] | None = None,
+    **xmpp: Any,
 ) -> GatewayProcess:
     """The gateway with only the email transport, relaying out through ``sink_port``;
-    ``xmpp`` adds to its ``xmpp`` section (e.g. ``max_stanza_bytes``)."""
+    ``email`` adds to its ``transports.email`` section, ``xmpp`` to its ``xmpp`` section
+    (e.g. ``max_stanza_bytes``)."""
     return GatewayProcess(
         workdir,
         {
@@ -57,6 +63,7 @@ def email_gateway(
                     "domain": MAIL,
                     "smtp_listen": f"127.0.0.1:{smtp_port}",
                     "smarthost": {"host": "127.0.0.1", "port": sink_port, "starttls": False},
+                    **(email or {}),
                 }
             },
         },
@@ -80,6 +87,22 @@ def plain_mail(text: str, message_id: str, subject: str = "Hi") -> bytes:
     message["Message-ID"] = message_id
     message.set_content(text)
     return message.as_bytes()
+
+
+def failure_report(original: bytes, recipient: str = JULIET) -> bytes:
+    """A relay's DSN (RFC 3464) saying ``original`` could not be delivered: 5.1.1."""
+    return (
+        b"From: MAILER-DAEMON@relay.example\r\nTo: alice@mail.example.org\r\n"
+        b"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn@relay.example>\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n"
+        b"--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; relay.example\r\n\r\n"
+        b"Final-Recipient: rfc822; " + recipient.encode() + b"\r\nAction: failed\r\n"
+        b"Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 User unknown\r\n\r\n"
+        b"--B\r\nContent-Type: message/rfc822\r\n\r\n" + original + b"\r\n--B--\r\n"
+    )
 
 
 @contextlib.asynccontextmanager

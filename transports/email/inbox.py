@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from mappings.message_ids import MessageIdMapping
 from transports.email.incoming_mail import Attachment, IncomingMail
 from transports.email.mail_headers import MailHeaderLog, MailHeaders
+from transports.email.mail_refs import MailRefs
 from transports.events import DeliveryReport, InboundMessage
 from transports.media import MediaError, ServedMedia
 
@@ -50,6 +51,7 @@ class MailInbox:
         self.host = host
         self.headers = headers
         self.media = media
+        self.refs = MailRefs(host.store, headers, host.domain)
 
     async def owner(self, local_part: str) -> str | None:
         """The bare JID bound to ``local_part@domain``, if it may receive mail."""
@@ -76,8 +78,13 @@ class MailInbox:
             raise Refused("550 5.7.1 This address accepts mail only from its owner's contacts")
         thread = await self._thread(user_jid, mail)
         xmpp_id = "mail-" + hashlib.sha256(dedup_key.encode()).hexdigest()[:24]
+        text, refers = await self.refs.of_mail(user_jid, mail)
+        if refers is not None and refers.kind == "reaction":
+            reaction = InboundMessage(user_jid, mail.sender, "", xmpp_id=xmpp_id, refers=refers)
+            await self.host.deliver(reaction, dedup_key=dedup_key, durable=True)
+            return
         urls, notes = await self._attachments(user_jid, mail_key, mail.attachments)
-        body = "\n".join(part for part in (mail.text, *notes, *urls) if part)
+        body = "\n".join(part for part in (text, *notes, *urls) if part)
         event = InboundMessage(
             user_jid=user_jid,
             contact=mail.sender,
@@ -88,6 +95,7 @@ class MailInbox:
             thread=thread,
             oob_urls=tuple(urls),
             nick=mail.nick,
+            refers=refers,
         )
         if mail.message_id:
             await self.headers.remember(
@@ -98,7 +106,7 @@ class MailInbox:
         if await self.host.deliver(event, dedup_key=dedup_key, durable=True):
             await self.host.store.message_ids.record(
                 MessageIdMapping(
-                    NAME, user_jid, mail.sender, "in", xmpp_id, mail.message_id, thread
+                    NAME, user_jid, mail.sender, "in", xmpp_id, mail.message_id, thread, text
                 )
             )
         else:
@@ -120,7 +128,7 @@ class MailInbox:
         report = DeliveryReport(
             (sent.sender_jid if sent else None) or user_jid,
             original.contact,
-            original.xmpp_id,
+            (sent.xmpp_id if sent else None) or original.xmpp_id,  # a correction's own id
             False,
             mail.bounce.reason(),
         )

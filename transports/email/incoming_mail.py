@@ -24,6 +24,7 @@ from transports.email.bounces import Bounce, read_bounce
 from transports.email.html_text import html_to_text
 from transports.email.outgoing_mail import MAX_REFERENCES
 from transports.email.quoting import strip_quoted_tail
+from transports.email.reactions import read_reaction
 
 log = logging.getLogger(__name__)
 #: A message id, at most as long as a mail's line may be (RFC 5322: 998): ids are kept for
@@ -69,6 +70,10 @@ class IncomingMail:
     references: tuple[str, ...]
     attachments: tuple[Attachment, ...]
     bounce: Bounce | None
+    #: an RFC 9078 reaction: the sender's emoji on the mail ``in_reply_to`` names
+    reaction: tuple[str, ...] | None = None
+    #: the Message-ID this mail replaces (``Supersedes``, RFC 2156): a correction
+    supersedes: str | None = None
 
     def thread_ids(self) -> tuple[str, ...]:
         """Message-IDs this mail answers, nearest first (In-Reply-To, then References)."""
@@ -126,6 +131,8 @@ def _read(message: Message, strip_quotes: bool, whole: bool) -> IncomingMail:
         references=_trimmed(_ids(message, "References")),
         attachments=attachments,
         bounce=bounce,
+        reaction=read_reaction(message) if whole else None,
+        supersedes=next(iter(_ids(message, "Supersedes")), None),
     )
 
 

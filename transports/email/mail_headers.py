@@ -31,6 +31,8 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX email_headers_thread ON email_headers (user_jid, thread, id)
     """,
+    # 2: the id of the stanza a mail was sent for (a correction's own, not the original's)
+    "ALTER TABLE email_headers ADD COLUMN xmpp_id TEXT",
 ]
 
 
@@ -45,9 +47,15 @@ class MailHeaders:
     #: the full JID that sent it (outbound only): errors go there, since a server drops an
     #: error stanza addressed to a bare JID (RFC 6121 §8.5.2.1.1)
     sender_jid: str | None = None
+    #: when the gateway saw it (sent or received): the date of a reply's "On … wrote:"
+    created_at: float = 0.0
+    #: the id of the stanza it was sent for (outbound only): a bounce is an error for that
+    #: stanza, also when ``message_ids`` names the mail by the message a correction replaced
+    xmpp_id: str | None = None
 
 
-_COLUMNS = "user_jid, contact, message_id, thread, subject, refs, sender_jid"
+_COLUMNS = "user_jid, contact, message_id, thread, subject, refs, sender_jid, xmpp_id"
+_READ = f"{_COLUMNS}, created_at"
 
 
 class MailHeaderLog:
@@ -61,7 +69,7 @@ class MailHeaderLog:
         """Record a mail once; a retried delivery of the same mail changes nothing."""
         await self._store.execute(
             f"INSERT INTO email_headers ({_COLUMNS}, created_at) VALUES (:user_jid, :contact,"
-            " :message_id, :thread, :subject, :refs, :sender_jid, :now)"
+            " :message_id, :thread, :subject, :refs, :sender_jid, :xmpp_id, :now)"
             " ON CONFLICT (user_jid, message_id) DO NOTHING",
             user_jid=headers.user_jid,
             contact=headers.contact,
@@ -70,12 +78,13 @@ class MailHeaderLog:
             subject=headers.subject,
             refs=" ".join(headers.references),
             sender_jid=headers.sender_jid,
+            xmpp_id=headers.xmpp_id,
             now=time.time(),
         )
 
     async def get(self, user_jid: str, message_id: str) -> MailHeaders | None:
         row = await self._store.fetch_one(
-            f"SELECT {_COLUMNS} FROM email_headers"
+            f"SELECT {_READ} FROM email_headers"
             " WHERE user_jid = :user_jid AND message_id = :message_id",
             user_jid=user_jid,
             message_id=message_id,
@@ -84,7 +93,7 @@ class MailHeaderLog:
 
     async def last_in_thread(self, user_jid: str, contact: str, thread: str) -> MailHeaders | None:
         row = await self._store.fetch_one(
-            f"SELECT {_COLUMNS} FROM email_headers WHERE user_jid = :user_jid"
+            f"SELECT {_READ} FROM email_headers WHERE user_jid = :user_jid"
             " AND contact = :contact AND thread = :thread ORDER BY id DESC LIMIT 1",
             user_jid=user_jid,
             contact=contact,
@@ -99,4 +108,15 @@ class MailHeaderLog:
 
 
 def _headers(row: Any) -> MailHeaders:
-    return MailHeaders(row[0], row[1], row[2], row[3], row[4], tuple(row[5].split()), row[6])
+    user_jid, contact, message_id, thread, subject, refs, sender_jid, xmpp_id, created_at = row
+    return MailHeaders(
+        user_jid,
+        contact,
+        message_id,
+        thread,
+        subject,
+        tuple(refs.split()),
+        sender_jid,
+        float(created_at),
+        xmpp_id,
+    )

@@ -10,12 +10,16 @@ server that did get the first attempt can drop the copy.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from typing import Any
+from typing import Any, cast
+
+from transports.email.reactions import reaction_part
+from transports.shared_files import SharedFile
 
 #: How many References a reply carries: enough for threading, short enough for any server.
 MAX_REFERENCES = 20
@@ -34,6 +38,8 @@ class Envelope:
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
     date: float = 0.0
+    #: the Message-ID a correction replaces (``Supersedes``, RFC 2156)
+    supersedes: str | None = None
 
     def to_data(self) -> dict[str, Any]:
         data = asdict(self)
@@ -83,8 +89,14 @@ def body_with_links(body: str, oob_urls: tuple[str, ...]) -> str:
     return "\n".join([body, *missing]) if body else "\n".join(missing)
 
 
-def compose(envelope: Envelope, body: str) -> EmailMessage:
-    """Build the mail: text/plain in UTF-8, headers from the envelope."""
+def compose(
+    envelope: Envelope,
+    body: str,
+    files: Sequence[SharedFile] = (),
+    reaction: tuple[str, ...] | None = None,
+) -> EmailMessage:
+    """Build the mail: text/plain in UTF-8, headers from the envelope; then an RFC 9078
+    reaction part, or the shared files as attachments (``multipart/mixed``)."""
     message = EmailMessage()
     message["From"] = Address(_one_line(envelope.from_name), addr_spec=envelope.from_address)
     message["To"] = Address(addr_spec=envelope.to_address)
@@ -95,11 +107,20 @@ def compose(envelope: Envelope, body: str) -> EmailMessage:
         message["In-Reply-To"] = envelope.in_reply_to
     if envelope.references:
         message["References"] = " ".join(envelope.references)
+    if envelope.supersedes:
+        message["Supersedes"] = envelope.supersedes
     message["Auto-Submitted"] = "no"
     message["X-Mailer"] = "Portway"
     text = body.replace("\r\n", "\n")
     # Quoted-printable keeps non-ASCII text safe through relays without 8BITMIME.
     message.set_content(text, charset="utf-8", cte="7bit" if text.isascii() else "quoted-printable")
+    if reaction is not None:
+        message.make_mixed()
+        # typeshed wants an EmailMessage; a part without its own MIME-Version is what fits
+        message.attach(cast("EmailMessage", reaction_part(reaction)))
+    for file in files:
+        maintype, _, subtype = file.content_type.partition("/")
+        message.add_attachment(file.data, maintype, subtype, filename=file.name)
     return message
 
 

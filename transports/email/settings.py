@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
+from transports.egress import Network, parse_networks
 from transports.settings import HostPort, Port, Section, TransportSettings
 
 
@@ -61,3 +62,31 @@ class EmailSettings(TransportSettings):
     retry_base_seconds: float = Field(default=5.0, gt=0)
     #: most recipients at our domain in one inbound SMTP transaction
     max_recipients: int = Field(default=20, gt=0)
+    #: Files users share (links from their client's upload) are attached to the mail when
+    #: they are on the user's own upload service (a host at or under the user's JID domain),
+    #: on Portway's own /media, or under one of these URL prefixes; other links stay text
+    attachment_sources: list[str] = []
+    #: networks those fetches may reach besides public addresses (an upload service on the LAN)
+    allow_networks: list[str] = []
+    #: most bytes of files attached to one outgoing mail; files past it stay links
+    max_outgoing_attachments_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _allow_networks(cls, value: list[str]) -> list[str]:
+        try:
+            return [str(network) for network in parse_networks(value)]
+        except ValueError as error:
+            raise ValueError(f"{error} (write a network like 10.1.2.0/24)") from None
+
+    @field_validator("attachment_sources")
+    @classmethod
+    def _sources(cls, value: list[str]) -> list[str]:
+        for source in value:
+            if not source.startswith(("https://", "http://")) or "@" in source:
+                raise ValueError(f"not an http(s) URL prefix: {source!r}")
+        return value
+
+    @property
+    def fetch_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.allow_networks)

@@ -8,6 +8,7 @@ retry must repeat identically is fixed in :meth:`EmailTransport.send`, before th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -27,8 +28,10 @@ from transports.base import (
     TransportHost,
 )
 from transports.email import addressing
+from transports.email.attachments import final_text, split_links
 from transports.email.inbox import NAME, MailInbox
 from transports.email.mail_headers import MailHeaderLog, MailHeaders
+from transports.email.mail_refs import MailPlan, MailRefs
 from transports.email.outgoing_mail import (
     Envelope,
     body_with_links,
@@ -38,10 +41,13 @@ from transports.email.outgoing_mail import (
     thread_references,
 )
 from transports.email.rate_limit import RateLimit
+from transports.email.refers_text import cannot_recall, correction_subject
 from transports.email.settings import EmailSettings
 from transports.email.smarthost import send_mail
 from transports.email.smtp_listener import listen
+from transports.events import InboundMessage
 from transports.media import served_media
+from transports.shared_files import FileSources, SharedFiles, may_fetch
 
 if TYPE_CHECKING:
     from mappings.registrations import Registration
@@ -68,6 +74,10 @@ class EmailTransport(Transport):
             give_up_after_seconds=48 * 3600.0,
         )
         self._server: asyncio.Server | None = None
+        self.refs = MailRefs(host.store, self.headers, host.domain)
+        self.file_sources = FileSources(
+            host.public_url, tuple(settings.attachment_sources), settings.fetch_networks
+        )
 
     async def prepare(self) -> None:
         await self.headers.migrate()
@@ -103,6 +113,10 @@ class EmailTransport(Transport):
                 raise addressing.AddressError(f"the address must be at {settings.domain}")
             text = local
         return addressing.check_user_local_part(text)
+
+    def own_address_shown(self, address: str) -> str:
+        """The bound local part as people write it: ``alice@mail.example.org``."""
+        return f"{address}@{self.settings.domain}"
 
     # -- registration --------------------------------------------------------------------------
 
@@ -144,14 +158,30 @@ class EmailTransport(Transport):
     # -- outbound ------------------------------------------------------------------------------
 
     async def send(self, message: OutboundMessage) -> None:
+        kind = message.refers.kind if message.refers else None
         body = body_with_links(message.body, message.oob_urls)
-        if not body.strip():
+        if not body.strip() and kind not in ("reaction", "retraction"):
             return  # chat states and other body-less stanzas have nothing to mail
         registration = await self.host.store.registrations.get(NAME, message.user_jid)
         if registration is None or not registration.address:
             raise RegistrationRequired("register with the email gateway to send email")
         if not self.host.is_allowed(message.user_jid):
             raise GatewayError("your server may not use this gateway", "forbidden", "auth")
+        if kind == "retraction":
+            text = cannot_recall(message.contact)
+            await self.host.deliver(InboundMessage(message.user_jid, "", text))
+            return
+        text, files = split_links(
+            message.body,
+            message.oob_urls,
+            lambda url: may_fetch(url, message.user_jid, self.file_sources),
+        )
+        own_name = _own_name(message, registration)
+        plan = await self.refs.plan(
+            dataclasses.replace(message, body=text),
+            f"{registration.address}@{self.settings.domain}",
+            own_name,
+        )
         wait = self.rate_limit.try_acquire(message.user_jid)
         if wait is not None:
             raise GatewayError(
@@ -160,11 +190,14 @@ class EmailTransport(Transport):
                 "resource-constraint",
                 "wait",
             )
-        envelope, thread = await self._envelope(message, registration)
+        envelope, thread = await self._envelope(message, registration, plan)
+        data = {"envelope": envelope.to_data(), "thread": thread, "text": plan.text}
+        if files:
+            data["files"] = list(files)
+        if plan.reaction is not None:
+            data["reaction"] = list(plan.reaction)
         try:
-            queued = await self.host.enqueue(
-                message, {"envelope": envelope.to_data(), "thread": thread}
-            )
+            queued = await self.host.enqueue(message, data)
         except GatewayError:  # too many waiting: this mail was not sent, so not counted
             self.rate_limit.release(message.user_jid)
             raise
@@ -180,64 +213,101 @@ class EmailTransport(Transport):
                 envelope.subject,
                 envelope.references,
                 message.from_jid,
+                xmpp_id=message.xmpp_id,
             )
         )
+        # A correction is named by the message it corrects, as XEP-0308 clients show it: a
+        # reaction or reply to the correction mail lands on the message the user sees.
+        shown_as = message.refers.target if kind == "correction" and message.refers else None
         await self.host.store.message_ids.record(
             MessageIdMapping(
                 NAME,
                 message.user_jid,
                 message.contact,
                 "out",
-                message.xmpp_id,
+                shown_as or message.xmpp_id,
                 envelope.message_id,
                 thread,
+                "" if plan.reaction is not None else message.body,
             )
         )
 
     async def _envelope(
-        self, message: OutboundMessage, registration: Registration
+        self, message: OutboundMessage, registration: Registration, plan: MailPlan
     ) -> tuple[Envelope, str]:
-        """Headers for the mail: threaded onto the XMPP thread's last mail, or the last mail
-        with this contact."""
-        parent: MailHeaders | None = None
-        if message.thread:
-            parent = await self.headers.last_in_thread(
-                message.user_jid, message.contact, message.thread
-            )
-        else:
-            last = await self.host.store.message_ids.last_with(
-                NAME, message.user_jid, message.contact
-            )
-            if last is not None and last.remote_id:
-                parent = await self.headers.get(message.user_jid, last.remote_id)
+        """Headers for the mail: threaded onto the mail the message replies to, reacts to or
+        corrects; else onto the XMPP thread's last mail, or the last mail with this contact."""
+        parent = plan.parent or await self._last_mail(message)
         message_id = new_message_id(self.settings.domain)
-        thread = message.thread or (parent.thread if parent else None) or _thread_of(message_id)
+        thread = (
+            (plan.parent.thread if plan.parent else None)
+            or message.thread
+            or (parent.thread if parent else None)
+            or _thread_of(message_id)
+        )
+        subject = choose_subject(
+            message.subject, parent.subject if parent else None, self.settings.default_subject
+        )
+        if plan.correction:
+            subject = correction_subject(
+                (parent.subject if parent else None) or self.settings.default_subject
+            )
         envelope = Envelope(
             message_id=message_id,
             from_address=f"{registration.address}@{self.settings.domain}",
-            from_name=str(registration.data.get("name") or message.user_jid.split("@", 1)[0]),
+            from_name=_own_name(message, registration),
             to_address=message.contact,
-            subject=choose_subject(
-                message.subject, parent.subject if parent else None, self.settings.default_subject
-            ),
+            subject=subject,
             in_reply_to=parent.message_id if parent else None,
             references=thread_references(
                 parent.message_id if parent else None, parent.references if parent else ()
             ),
             date=time.time(),
+            supersedes=parent.message_id if parent and plan.correction else None,
         )
         return envelope, thread
 
+    async def _last_mail(self, message: OutboundMessage) -> MailHeaders | None:
+        """The mail a plain message follows: the XMPP thread's last, or the conversation's."""
+        if message.thread:
+            return await self.headers.last_in_thread(
+                message.user_jid, message.contact, message.thread
+            )
+        last = await self.host.store.message_ids.last_with(NAME, message.user_jid, message.contact)
+        if last is not None and last.remote_id:
+            return await self.headers.get(message.user_jid, last.remote_id)
+        return None
+
     async def deliver(self, pending: Pending) -> Delivered:
         envelope = Envelope.from_data(pending.data["envelope"])
-        body = body_with_links(pending.message.body, pending.message.oob_urls)
+        message = pending.message
+        text = pending.data.get("text")
+        if text is None:  # queued before replies and files: the body and its links
+            text = body_with_links(message.body, message.oob_urls)
+        shared = SharedFiles(served_media(self.host), self.file_sources)
+        files, unfetched = await shared.fetch(
+            pending.data.get("files", ()),
+            message.user_jid,
+            self.settings.max_outgoing_attachments_bytes,
+        )
+        reaction = pending.data.get("reaction")
         await send_mail(
             self.settings.smarthost,
-            compose(envelope, body),
+            compose(
+                envelope,
+                final_text(text, files, unfetched),
+                files,
+                tuple(reaction) if reaction is not None else None,
+            ),
             envelope.from_address,
             envelope.to_address,
         )
         return Delivered(remote_id=envelope.message_id)
+
+
+def _own_name(message: OutboundMessage, registration: Registration) -> str:
+    """The user's name as recipients see it: the one registered, else the JID's local part."""
+    return str(registration.data.get("name") or message.user_jid.split("@", 1)[0])
 
 
 def _thread_of(message_id: str) -> str:

@@ -61,6 +61,11 @@ class Channel:
     last_xmpp_id: str | None = None
     #: the server's CASEMAPPING, which folds the channel's key and its members' keys
     casemapping: str = RFC1459
+    #: the stanza id of the user's latest message here: a retraction of it says "last"
+    last_own: str | None = None
+    #: fold(nick) → (id, text) of each member's latest line, which ``s/old/new/`` corrects
+    #: (bounded: limits.MAX_REMEMBERED_IDS)
+    last_lines: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -73,6 +78,7 @@ class Channel:
         """The server announced its CASEMAPPING (005): fold the keys again by it."""
         self.casemapping = casemapping
         self.members = {self.fold(m.nick): m for m in self.members.values()}
+        self.last_lines = {self.fold(nick): line for nick, line in self.last_lines.items()}
         if self.names is not None:
             self.names = {self.fold(m.nick): m for m in self.names.values()}
 

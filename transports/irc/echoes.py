@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from transports.events import Refers
+
 #: Lines waiting for their echo, at most (a server that never echoes cannot grow this).
 MAX_WAITING = 200
 
@@ -24,21 +26,39 @@ class SentLine:
     #: the ids of the XMPP message, on the first of its lines only
     xmpp_id: str | None
     origin_id: str | None
+    #: what the message does to an earlier one (its first line carries it)
+    refers: Refers | None = None
+    #: the body the user's resources see for it, when not the line's text (a correction
+    #: shows the user's text, not its IRC form); a later line of it is not shown (False)
+    echo: str | bool | None = None
 
 
 class Echoes:
     def __init__(self) -> None:
         self._waiting: deque[SentLine] | None = None
 
-    def expect(self, target: str, lines: int, xmpp_id: str | None, origin_id: str | None) -> None:
-        """``lines`` lines were sent to ``target`` (a folded key) for one XMPP message."""
+    def expect(
+        self,
+        target: str,
+        lines: int,
+        xmpp_id: str | None,
+        origin_id: str | None,
+        refers: Refers | None = None,
+        echo: str | None = None,
+    ) -> None:
+        """``lines`` lines were sent to ``target`` (a folded key) for one XMPP message.
+
+        With ``refers``, the message is shown once, whole (``echo``), on its first line's
+        echo: the user's client replaces or links one message, not each IRC line of it.
+        """
         if self._waiting is None:
             self._waiting = deque(maxlen=MAX_WAITING)
         for index in range(lines):
-            first = index == 0
-            self._waiting.append(
-                SentLine(target, xmpp_id if first else None, origin_id if first else None)
-            )
+            if index == 0:
+                sent = SentLine(target, xmpp_id, origin_id, refers, echo if refers else None)
+            else:
+                sent = SentLine(target, None, None, None, False if refers else None)
+            self._waiting.append(sent)
 
     def echoed(self, target: str) -> SentLine | None:
         """The oldest line sent to ``target``, now echoed (None: an echo we did not expect)."""

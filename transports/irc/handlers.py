@@ -36,13 +36,16 @@ async def _on_text(session: ServerSession, line: IrcLine, notice: bool) -> None:
 
     With echo-message, the user's own lines come back too: they are echoes, never requests
     or messages from someone else. Inside a batch (netsplit, chathistory) lines are handled
-    as any other; a line of a replay batch (chathistory) is shown as history.
+    as any other; a line of a replay batch (chathistory) is shown as history. A
+    ``+draft/reply`` tag makes the line a reply to the message of that msgid.
     """
     target, text = line.param(0), line.param(1)
     if notifications.is_own(session, line):
         channel = session.channels.get(session.fold(target))
         if not notice and channel is not None:
             await notifications.on_echo(session, channel, body_to_xmpp(text), line)
+        elif not notice:
+            await private_messages.on_echo(session, line)
         return
     found = parse_ctcp(text)
     if found is not None and found[0] != "ACTION":
@@ -62,6 +65,7 @@ async def _on_text(session: ServerSession, line: IrcLine, notice: bool) -> None:
             msgid=line.msgid,
             sent_at=line.time,
             replay=session.batches.is_replay(line),
+            refers=private_messages.replied(line),
         )
     else:
         await private_messages.heard(session, line, body)

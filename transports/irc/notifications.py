@@ -7,20 +7,24 @@
   only an INVITE naming the user is an invitation to the user.
 - ``+typing`` client tags (TAGMSG): active, paused and done become the XEP-0085 states
   composing, paused and active, in a room or from a nick's contact JID.
+- ``+draft/react``/``+draft/unreact`` client tags (TAGMSG, with ``+draft/reply``): a
+  reaction to the message of that msgid (refers_store.py makes it XEP-0444).
 - echo-message: the server's echo of the user's own line is what the room shows, with the
-  ids of the XMPP message it came from (echoes.py); an echo of a private line is dropped,
-  since the user's client shows what it sent.
+  ids of the XMPP message it came from (echoes.py); an echo of a private line is not shown,
+  since the user's client shows what it sent, but its msgid is kept with the message's
+  XMPP id (private_messages.on_echo), for replies and reactions to it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from transports.events import ContactChatState
-from transports.irc import channel_messages, invites, membership
+from transports.events import ContactChatState, InboundMessage
+from transports.irc import channel_messages, invites, membership, private_messages
 from transports.irc.channel import Channel
 from transports.irc.protocol import IrcLine
-from transports.rooms import RoomChatState, RoomStatus
+from transports.irc.refers_store import HeardReaction
+from transports.rooms import RoomChatState, RoomMessage, RoomStatus
 
 if TYPE_CHECKING:
     from transports.irc.session import ServerSession
@@ -42,10 +46,15 @@ def is_own(session: ServerSession, line: IrcLine) -> bool:
 
 
 async def on_echo(session: ServerSession, channel: Channel, body: str, line: IrcLine) -> None:
-    """The user's own line in a room, as the server accepted it: shown with its ids."""
+    """The user's own line in a room, as the server accepted it: shown with its ids (a
+    message that refers to another is shown once, whole, as the user sent it)."""
     if session.conn is None:
         return
     sent = session.conn.echoes.echoed(channel.key)
+    if sent is not None and sent.echo is False:
+        return  # a later line of a message shown whole on its first line
+    if sent is not None and isinstance(sent.echo, str):
+        body = sent.echo
     await channel_messages.room_message(
         session,
         channel,
@@ -55,6 +64,7 @@ async def on_echo(session: ServerSession, channel: Channel, body: str, line: Irc
         origin_id=sent.origin_id if sent else None,
         msgid=line.msgid,
         sent_at=line.time,
+        refers=sent.refers if sent else None,
     )
 
 
@@ -95,9 +105,14 @@ async def on_invite(session: ServerSession, line: IrcLine) -> None:
 
 
 async def on_tagmsg(session: ServerSession, line: IrcLine) -> None:
-    """A TAGMSG: only ``+typing`` is understood; the user's own echo is ignored."""
+    """A TAGMSG: ``+typing``, or a reaction; the user's own echo is ignored."""
+    if session.conn is None or is_own(session, line) or line.from_server:
+        return
+    if "+draft/react" in line.tags or "+draft/unreact" in line.tags:
+        await _on_reaction(session, line)
+        return
     state = CHAT_STATES.get(line.tags.get("+typing", ""))
-    if state is None or session.conn is None or is_own(session, line) or line.from_server:
+    if state is None:
         return
     channel = session.channels.get(session.fold(line.param(0)))
     if channel is not None:
@@ -116,3 +131,28 @@ async def on_tagmsg(session: ServerSession, line: IrcLine) -> None:
         await session.hooks.deliver_event(
             ContactChatState(session.user_jid, session.contact(line.nick), state)
         )
+
+
+async def _on_reaction(session: ServerSession, line: IrcLine) -> None:
+    """``+draft/react`` (``+draft/unreact``) with ``+draft/reply=<msgid>``: a reaction added
+    to (removed from) that message; the transport makes it the nick's whole set (XEP-0444)."""
+    removed = "+draft/react" not in line.tags
+    emoji = line.tags.get("+draft/unreact" if removed else "+draft/react", "").strip()
+    target = private_messages.replied(line)
+    if not emoji or target is None:
+        return
+    channel = session.channels.get(session.fold(line.param(0)))
+    message: RoomMessage | InboundMessage
+    if channel is not None:
+        if not (channel.present() and channel.joined):
+            return
+        room = session.room(channel)
+        message = RoomMessage(session.user_jid, room, channel.present(), line.nick, "")
+    elif session.fold(line.param(0)) == session.fold(session.nick):
+        message = private_messages.from_nick(session, line.nick)
+    else:
+        return
+    reactor = session.contact(line.nick)
+    await session.hooks.deliver_event(
+        HeardReaction(message, reactor, target.target, emoji, removed)
+    )

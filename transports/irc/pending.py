@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from transports.base import GatewayError
 from transports.events import DeliveryReport
 from transports.irc.limits import MAX_OUTGOING_BACKLOG, MAX_PENDING
+from transports.irc.outgoing import Referring
 from transports.rooms import Occupant, OccupantPresence, RoomError
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ class PendingLine:
     in_room: bool
     #: a raw command to the server's JID (``body`` is the checked line)
     raw: bool = False
+    #: what the message does to an earlier one (a reply, a reaction…), if anything
+    referring: Referring | None = None
 
 
 def wait_for_connection(session: ServerSession, item: PendingLine) -> None:

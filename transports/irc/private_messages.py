@@ -11,17 +11,22 @@ messages are remembered a while, per nick, so that an error numeric (401 no such
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import TYPE_CHECKING
 
-from transports.events import DeliveryReport, InboundMessage
+from transports.events import DeliveryReport, InboundMessage, Refers
 from transports.irc import channel_messages, invites, versions
 from transports.irc.limits import MAX_REMEMBERED_IDS, ReplyBudget, remember
+from transports.irc.outgoing import Referring, outgoing
 from transports.irc.protocol import IrcLine
+from transports.irc.refers_store import PrivateEcho
 from transports.irc.tags import replay_time
-from transports.irc.text import body_from_xmpp, body_to_xmpp, ctcp, split_message
+from transports.irc.text import body_to_xmpp, ctcp
 from transports.rooms import RoomError
 
+#: ids are the other side's tokens: a longer one is no id of a message we carried
+MAX_ID_CHARS = 256
 #: ``[#chan] text``: how services (ChanServ's entry message, …) speak about a channel.
 _CHANNEL_NOTICE = re.compile(r"^\[([#&+!][^\]\s,]*)\]")
 
@@ -30,23 +35,51 @@ if TYPE_CHECKING:
 
 
 def send(
-    session: ServerSession, nick: str, body: str, xmpp_id: str | None, full_jid: str = ""
+    session: ServerSession,
+    nick: str,
+    body: str,
+    xmpp_id: str | None,
+    full_jid: str = "",
+    referring: Referring | None = None,
 ) -> None:
-    """PRIVMSG; the id is kept with the resource that sent it, for an error to reach it."""
+    """PRIVMSG; the id is kept with the resource that sent it, for an error to reach it.
+
+    With echo-message, the echo brings the line's msgid, which is recorded with the XMPP id
+    (refers_store.PrivateEcho): a later reaction or reply names the message by it.
+    """
     assert session.conn is not None
-    text = body_from_xmpp(body)
+    out = outgoing(body, referring, session.conn.has_cap("message-tags"))
     if xmpp_id:
         sender = full_jid or session.user_jid
         remember(session._pm_ids, session.fold(nick), (xmpp_id, sender), MAX_REMEMBERED_IDS)
-    for line in split_message(
-        "PRIVMSG",
-        nick,
-        text.body,
-        prefix=session.conn.self_prefix,
-        action=text.action,
-        encoding=session.options.encoding,
-    ):
-        session.conn.send("PRIVMSG", nick, line)
+    for tags in out.tagmsgs:
+        session.conn.send("TAGMSG", nick, tags=dict(tags))
+    lines = channel_messages.send_lines(session, nick, out)
+    if lines and session.conn.has_cap("echo-message"):
+        session.conn.echoes.expect(session.fold(nick), len(lines), xmpp_id, None)
+
+
+async def on_echo(session: ServerSession, line: IrcLine) -> None:
+    """The server's echo of the user's private line: its msgid, kept with the XMPP id."""
+    if session.conn is None:
+        return
+    nick = line.param(0)
+    sent = session.conn.echoes.echoed(session.fold(nick))
+    if sent is not None and sent.xmpp_id and line.msgid:
+        echo = PrivateEcho(
+            session.user_jid,
+            session.contact(nick),
+            sent.xmpp_id,
+            line.msgid,
+            body_to_xmpp(line.param(1)),
+        )
+        await session.hooks.deliver_event(echo)
+
+
+def replied(line: IrcLine) -> Refers | None:
+    """``+draft/reply=<msgid>`` (IRCv3): the line answers that message."""
+    target = line.tags.get("+draft/reply", "")
+    return Refers("reply", target) if 0 < len(target) <= MAX_ID_CHARS else None
 
 
 async def heard(session: ServerSession, line: IrcLine, body: str) -> None:
@@ -56,32 +89,26 @@ async def heard(session: ServerSession, line: IrcLine, body: str) -> None:
     if line.from_server or not session.connected:
         await session.hooks.deliver_event(InboundMessage(session.user_jid, session.server, body))
         return
-    key, writer = session.reply_from.get(session.fold(line.nick)) or ("", "")
-    channel = session.channels.get(key)
-    if channel is not None:  # to the resource that wrote from the room, from room/nick
-        room = session.room(channel)
-        await session.hooks.deliver_event(
-            InboundMessage(
-                writer,
-                room,
-                body,
-                remote_id=line.msgid,
-                nick=line.nick,
-                resource=line.nick,
-                timestamp=replay_time(line.tags.get("time")),
-            )
-        )
-        return
     await session.hooks.deliver_event(
-        InboundMessage(
-            session.user_jid,
-            session.contact(line.nick),
-            body,
+        dataclasses.replace(
+            from_nick(session, line.nick),
+            body=body,
             remote_id=line.msgid,
-            nick=line.nick,
             timestamp=replay_time(line.tags.get("time")),
+            refers=replied(line),
         )
     )
+
+
+def from_nick(session: ServerSession, nick: str) -> InboundMessage:
+    """An empty private message from ``nick``, sent where the conversation is: from
+    ``room/nick`` to the resource that wrote from the room, else from the nick's JID."""
+    key, writer = session.reply_from.get(session.fold(nick)) or ("", "")
+    channel = session.channels.get(key)
+    if channel is not None:
+        room = session.room(channel)
+        return InboundMessage(writer, room, "", nick=nick, resource=nick)
+    return InboundMessage(session.user_jid, session.contact(nick), "", nick=nick)
 
 
 async def _channel_notice(session: ServerSession, line: IrcLine) -> bool:
@@ -150,6 +177,8 @@ async def undelivered(
     private messages); False when no message to that nick is remembered.
     """
     found = session._pm_ids.pop(session.fold(nick), None)
+    if session.conn is not None:
+        session.conn.echoes.forget(session.fold(nick))  # refused: it will not be echoed
     if found is None:
         return False
     xmpp_id, sender = found

@@ -10,8 +10,16 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from transports.base import Command, CommandResult, Form, FormField, GatewayError
-from transports.irc.settings_command import SETTINGS_SCOPE, server_of, settings_form, validated
+from transports.base import Command, CommandResult, Form, GatewayError
+from transports.irc.settings_command import (
+    OTHER_SERVER,
+    SETTINGS_SCOPE,
+    server_choice,
+    server_of,
+    settings_form,
+    validated,
+    without_admin_values,
+)
 from transports.irc.user_settings import ServerPolicy
 
 if TYPE_CHECKING:
@@ -68,10 +76,11 @@ class ServerSettingsCommand:
     async def _first_form(self, user_jid: str) -> Form:
         if self.transport.settings.fixed_server:
             return await self._form(user_jid, self.transport.settings.fixed_server)
+        settings = self.transport.settings
         return Form(
             title="IRC server settings",
             instructions="Which IRC server?",
-            fields=(FormField("server", "Server", required=True),),
+            fields=server_choice(list(settings.servers), settings.allow_other_servers),
         )
 
     async def _form(self, user_jid: str, server: str, ask_server: bool = True) -> Form:
@@ -85,16 +94,17 @@ class ServerSettingsCommand:
     async def _run(self, user_jid: str, values: dict[str, Any]) -> CommandResult:
         server = server_of(values, self.transport.settings.fixed_server)
         self.transport.check_server(server)
-        if set(values) <= {"server"}:
+        if set(values) <= {"server", OTHER_SERVER}:
             return CommandResult("", next_form=await self._form(user_jid, server))
         return await self._save(user_jid, server, values)
 
     async def _save(self, user_jid: str, server: str, values: dict[str, Any]) -> CommandResult:
-        """Validate the submitted settings and store them as the user's overrides."""
+        """Validate the submitted settings, and store what differs from the admin's."""
         config = self.transport.check_server(server)
         policy = ServerPolicy.of(self.transport.settings, server)
         stored = await self.transport.overrides(user_jid, server)
         data = await validated(server, config, policy, stored, values, default_nick(user_jid))
+        data = without_admin_values(server, config, data)
         if "persistent_rooms" in values:
             session = self.transport.sessions.get((user_jid, server))
             if session is not None:

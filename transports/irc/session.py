@@ -37,6 +37,7 @@ from transports.irc.handlers import HANDLERS
 from transports.irc.invites import PendingInvites
 from transports.irc.limits import MAX_REMEMBERED_IDS, MAX_UNHANDLED_LINES, ReplyBudget, remember
 from transports.irc.numerics import JOIN_ERRORS, QUIET_NUMERICS
+from transports.irc.outgoing import Referring
 from transports.irc.pacing import jittered
 from transports.irc.pending import PendingLine
 from transports.irc.protocol import IrcLine
@@ -299,17 +300,21 @@ class ServerSession:
         xmpp_id: str | None,
         full_jid: str,
         channel_key: str | None = None,
+        referring: Referring | None = None,
     ) -> None:
-        """A private message to a nick (from a room: ``channel_key``); it waits meanwhile."""
+        """A private message to a nick (from a room: ``channel_key``); it waits meanwhile.
+
+        ``referring``: what it does to an earlier message, if anything (outgoing.py).
+        """
         origin = (channel_key, full_jid) if channel_key else None
         remember(self.reply_from, self.fold(nick), origin, MAX_REMEMBERED_IDS)
         if not self.connected:
             pending.wait_for_connection(
-                self, PendingLine(nick, body, xmpp_id, None, full_jid, False)
+                self, PendingLine(nick, body, xmpp_id, None, full_jid, False, referring=referring)
             )
             return
         pending.check_backlog(self)
-        private_messages.send(self, nick, body, xmpp_id, full_jid)
+        private_messages.send(self, nick, body, xmpp_id, full_jid, referring)
 
     async def wait_connected(self, timeout: float) -> None:
         """Until registered: for a request that needs the server now (LIST opened it)."""

@@ -27,6 +27,7 @@ UserSetting = Literal[
     "port",
     "tls",
     "verify_cert",
+    "reactions_as_text",
 ]
 #: What users may change unless the admin says otherwise: who they are, not where the
 #: gateway connects (host, port, TLS), nor the server password.
@@ -94,6 +95,9 @@ class IrcServerSettings(Section):
     #: WEBIRC password the network gave this gateway: each user then shows on IRC with a
     #: pseudonymous host and IP of their own (webirc.py), not the gateway's address
     webirc_password: SecretStr | None = None
+    #: where the server has no IRCv3 message-tags, an XMPP reaction is said as a line
+    #: ("* alice reacted 👍 to bob: "hello…""); off, it is not sent to IRC at all
+    reactions_as_text: bool = True
     #: what users may change for this server; unset: the transport's ``user_settable``
     user_settable: list[UserSetting] | None = None
     #: the commands users may add after connecting; unset: the transport's

@@ -5,6 +5,10 @@ and after-connect lines when ``user_after_connect`` allows some); a value submit
 anything else is refused with the reason, never quietly dropped or stored. A host or port
 the user sets is checked when submitted, with the rule every connection is held to
 (transports.egress), so that a refused address is heard of at once.
+
+Only what the user changed is kept. Clients send back every field of the form, pre-filled
+with the admin's values; kept as the user's own, those would outlive the admin's next change
+of them. So a value equal to the admin's is no override.
 """
 
 from __future__ import annotations
@@ -37,10 +41,42 @@ LABELS = {
     "throttle": "Anti-flood throttling",
     "encoding": "Encoding",
     "persistent_rooms": "Persistent channels (stay joined when offline)",
+    "reactions_as_text": "Reactions as a line where the server has no message-tags",
 }
 TEXT_MULTI = ("after_connect", "persistent_rooms")
-BOOLEANS = ("tls", "verify_cert", "throttle")
+BOOLEANS = ("tls", "verify_cert", "throttle", "reactions_as_text")
 SECRETS = ("password", "sasl_password")
+#: The first step's field for a server the config does not list (``allow_other_servers``).
+OTHER_SERVER = "other_server"
+
+
+def server_choice(servers: list[str], allow_other: bool) -> tuple[FormField, ...]:
+    """The first step's question: one of the configured servers, or (if allowed) another."""
+    fields = []
+    if servers:
+        options = tuple((server, server) for server in servers)
+        fields.append(
+            FormField(
+                "server", "Server", "list-single", servers[0], not allow_other, options=options
+            )
+        )
+    if allow_other or not servers:
+        label = "Or another server" if servers else "Server"
+        fields.append(FormField(OTHER_SERVER, label, required=not servers))
+    return tuple(fields)
+
+
+def admin_values(server: str, config: IrcServerSettings) -> dict[str, Any]:
+    """What the form shows where the user has no override of their own."""
+    return {
+        "host": config.host or server,
+        "port": config.port,
+        "tls": config.tls,
+        "verify_cert": config.verify_cert,
+        "throttle": True,
+        "encoding": config.encoding,
+        "reactions_as_text": config.reactions_as_text,
+    }
 
 
 def settings_form(
@@ -53,14 +89,11 @@ def settings_form(
 ) -> Form:
     """The settings, pre-filled; only the fields the admin lets users change."""
     o = policy.usable(overrides)
-    current: dict[str, Any] = {
-        "host": o.get("host") or config.host or server,
-        "port": str(o.get("port") or config.port),
-        "tls": bool(o.get("tls", config.tls)),
-        "verify_cert": bool(o.get("verify_cert", config.verify_cert)),
-        "throttle": bool(o.get("throttle", True)),
-        "encoding": o.get("encoding") or config.encoding,
+    current = {
+        key: value if o.get(key) in (None, "") else o[key]
+        for key, value in admin_values(server, config).items()
     }
+    current["port"] = str(current["port"])
     fields: list[FormField] = []
     if ask_server:
         fields.append(FormField("server", "Server", "text-single", server, required=True))
@@ -170,11 +203,19 @@ def _bad(text: str) -> GatewayError:
     return GatewayError(text, "bad-request", "modify")
 
 
+def without_admin_values(
+    server: str, config: IrcServerSettings, data: dict[str, Any]
+) -> dict[str, Any]:
+    """The overrides worth keeping: a value equal to the admin's would only freeze it."""
+    admin = admin_values(server, config)
+    return {key: value for key, value in data.items() if admin.get(key, None) != value}
+
+
 def server_of(values: dict[str, Any], fixed_server: str | None) -> str:
     """The server named in the first step's form (or the fixed one)."""
     if fixed_server:
         return fixed_server
-    server = str(values.get("server") or "").strip().lower()
+    server = str(values.get(OTHER_SERVER) or values.get("server") or "").strip().lower()
     if parse_irc_address(server).kind != "server":
         raise AddressError(f"not a server name: {server!r}")
     return server

@@ -13,8 +13,10 @@ import logging
 from typing import Any
 
 from mappings.archive import ArchivePage, ArchiveQuery, RoomArchive
+from mappings.registrations import Registration
 from transports.base import (
     Command,
+    Form,
     GatewayError,
     NotFound,
     OutboundMessage,
@@ -31,6 +33,7 @@ from transports.irc import (
     invites,
     membership,
     moderation,
+    refers_store,
     user_commands,
     versions,
 )
@@ -81,6 +84,12 @@ class IrcTransport(Transport, RoomService):
         self._joining: dict[tuple[str, str], asyncio.Event] = {}
         #: sessions being opened (opening.py): joins at once wait for the first
         self.opening: dict[tuple[str, str], asyncio.Future[ServerSession]] = {}
+        self.reload(settings)
+
+    def reload(self, settings: IrcSettings) -> None:
+        """At start, and on SIGHUP: servers and defaults apply to the next connection; the
+        open ones stay as they are (identd keeps its port until a restart)."""
+        self.settings = settings
         self.version_reply = settings.version_reply
         self.reconnect_attempts = settings.reconnect_attempts
         self.reconnect_delay = settings.reconnect_delay
@@ -113,6 +122,9 @@ class IrcTransport(Transport, RoomService):
     # -- hooks for sessions --------------------------------------------------------------------
 
     async def deliver_event(self, event: Any) -> bool:
+        event = await refers_store.tie(self, event)
+        if event is None:
+            return True
         server = isinstance(event, ContactPresence) and "%" not in (event.contact or "%")
         if server:  # the server JID's "connected as": to its subscribers only (as biboumi)
             known = await self.host.store.contacts.get(self.name, event.user_jid, event.contact)
@@ -236,8 +248,11 @@ class IrcTransport(Transport, RoomService):
         if joining is not None:
             await joining.wait()
         session, address = self._room_session(full_jid, room)
+        referring = None
+        if refers is not None:
+            referring = await refers_store.room_outgoing(self, session, room, body, refers)
         await channel_messages.say(
-            session, full_jid, session.fold(address.name), body, xmpp_id, origin_id
+            session, full_jid, session.fold(address.name), body, xmpp_id, origin_id, referring
         )
 
     async def send_private(
@@ -250,7 +265,10 @@ class IrcTransport(Transport, RoomService):
         refers: Refers | None = None,
     ) -> None:
         session, address = self._room_session(full_jid, room)
-        await session.private(check_nick(nick), body, xmpp_id, full_jid, session.fold(address.name))
+        key = session.fold(address.name)
+        await refers_store.send_private(
+            self, session, check_nick(nick), body, xmpp_id, full_jid, refers, key
+        )
 
     async def change_nick(self, full_jid: str, room: str, nick: str) -> None:
         session, address = self._room_session(full_jid, room)
@@ -362,7 +380,10 @@ class IrcTransport(Transport, RoomService):
             except UnsafeLine as exc:
                 raise GatewayError(str(exc), "bad-request", "modify") from exc
             return
-        await session.private(address.name, message.body, message.xmpp_id, message.from_jid)
+        m = message
+        await refers_store.send_private(
+            self, session, address.name, m.body, m.xmpp_id, m.from_jid, m.refers
+        )
 
     async def user_presence(self, presence: UserPresence) -> None:
         user_jid, _, resource = presence.from_jid.partition("/")
@@ -406,6 +427,14 @@ class IrcTransport(Transport, RoomService):
         for (user, _), session in self.sessions.items():
             if user == user_jid:
                 user_commands.set_away(session, away)
+
+    def registration_form(self, user_jid: str, current: Registration | None) -> Form:
+        """IRC needs none: the form says so, and what registering does all the same."""
+        return Form(
+            f"Register with {self.title}",
+            f"{self.settings.jid} needs no registration: join channels and write to nicks as"
+            " you are. Registering only adds the gateway to your contacts.",
+        )
 
     async def unregistered(self, user_jid: str) -> None:
         for key in [k for k in self.sessions if k[0] == user_jid]:

@@ -83,7 +83,9 @@ def after_registration(session: ServerSession) -> None:
             session.last_raw_id = (item.xmpp_id, item.full_jid) if item.xmpp_id else None
             conn.send(*split_raw(item.body))
         else:
-            private_messages.send(session, item.target, item.body, item.xmpp_id, item.full_jid)
+            private_messages.send(
+                session, item.target, item.body, item.xmpp_id, item.full_jid, item.referring
+            )
 
 
 def split_raw(line: str) -> tuple[str, ...]:
