@@ -1,21 +1,27 @@
 """Benchmark: the IRC transport beside biboumi, everything on loopback (not a timed test).
 
-Run: ``python bench/irc.py`` (about 5 minutes on 2 cores; ``--help`` for the knobs).
+Run: ``python bench/irc.py`` (about 15 minutes on 2 cores with the 10,000-user step;
+``--quick`` for a smoke run under 2 minutes; ``--help`` for the knobs).
 
 It starts a throwaway Prosody, an InspIRCd with its flood limits off (bench/inspircd.conf),
 Portway (``portway run``) and biboumi (Debian's, with its per-server throttle off, see
 bench/biboumi.cfg), all on 127.0.0.1, and measures in one run:
 
-1. two ceilings: an XMPP client through Prosody to a component that only counts, and an IRC
-   client through InspIRCd to another IRC client;
-2. for each gateway, throughput XMPP→IRC and IRC→XMPP in messages per second, sustained
-   over ``--messages`` messages with at most ``--window`` in flight (the median of
-   ``--repeat`` runs, each of them printed);
-3. for each gateway, p50 and p99 latency of each direction at a steady 50 msg/s;
-4. for each gateway, its RSS (``VmRSS`` of /proc/<pid>/status) with 1, 100 and 1,000 users
-   connected, each an XMPP account of its own in a channel of its own, and the growth per
-   user. Each gateway is started afresh for this part and for the message part, which
-   comes first for both, and each part waits until the servers are idle.
+1. the IRC ceiling: an IRC client through InspIRCd to another IRC client;
+2. throughput XMPP→IRC and IRC→XMPP in messages per second, sustained over ``--messages``
+   messages with at most ``--window`` in flight, in ``--repeat`` rounds; each round measures
+   the XMPP ceiling (an XMPP client through Prosody to a component that only counts), then
+   Portway, then biboumi, both attached all along;
+3. p50 and p99 latency of each direction at a steady 50 and 500 msg/s, in rounds that
+   alternate the gateways the same way;
+4. RSS (``VmRSS`` of /proc/<pid>/status) and CPU with 1, 100 and 1,000 users connected, each
+   an XMPP account of its own in a channel of its own, for both gateways, and a 10,000-user
+   step for Portway alone (``--portway-users``). Each gateway is started afresh for it.
+
+Alternating rounds are what make the ratios meaningful on a shared machine (see
+bench/irc_report.py): every round's figures and ratio are printed, and the target is judged
+on the median of the per-round ratios. Before every measure the script waits until the
+servers are idle.
 
 The clients are small raw ones (asyncio streams, expat), the same for every measurement, so
 that the client costs little and costs the same everywhere. Accounts are written straight
@@ -23,9 +29,9 @@ into Prosody's internal storage (one small Lua file each, as ``prosodyctl regist
 them): under a second for 1,000, where ``prosodyctl register`` starts Lua for each, about 40 ms
 an account here (40 s for 1,000).
 
-It prints each Portway figure beside biboumi's, with the ratio and the issue's target:
-throughput at least 1.2x biboumi's both ways, p99 no worse than biboumi's, RSS per connected
-user at most 2x biboumi's.
+The issue's targets (#14): at least 2x biboumi's throughput both ways and half the XMPP
+ceiling; p99 no worse than biboumi's at both rates; RSS per connected user no more than
+biboumi's at 1,000 users, and flat per user from 1,000 to 10,000.
 """
 
 from __future__ import annotations
@@ -38,7 +44,6 @@ import hashlib
 import os
 import shutil
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,9 +58,11 @@ from xml.sax.saxutils import escape, quoteattr
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+from irc_report import PORTWAY, Latency, Memory, Rounds, Step, percentile  # noqa: E402
 from support.gateway import GatewayProcess  # noqa: E402
 from support.ports import free_port, wait_for_ports  # noqa: E402
 from support.process import ServerProcess, ServerStartError, tail  # noqa: E402
@@ -74,7 +81,8 @@ SECRETS = {
 }
 PASSWORD = "bench-pw"
 CHANNEL = "#bench"
-LATENCY_RATE = 50
+#: steady rates (msg/s) at which latency is measured, each way
+LATENCY_RATES = (50, 500)
 
 NS_CLIENT = "jabber:client"
 NS_STREAM = "http://etherx.jabber.org/streams"
@@ -657,13 +665,11 @@ async def paced(
     lost = total - arrivals.count
     if lost:
         print(f"    ({lost} of {total} messages did not arrive within 30 s)")
-    return sorted((arrivals.times[i] - sent_at[i]) * 1000 for i in arrivals.times if i in sent_at)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
-    return values[min(len(values) - 1, int(len(values) * fraction))]
+    # A message that never arrived counts as later than any that did.
+    return sorted(
+        (arrivals.times[i] - sent_at[i]) * 1000 if i in arrivals.times else float("inf")
+        for i in sent_at
+    )
 
 
 # -- the ceilings ------------------------------------------------------------------------------
@@ -759,6 +765,8 @@ class PortwayGateway:
                                 "port": self.ircd.port,
                                 "tls": False,
                                 "throttle": None,
+                                # unpaced, as biboumi connects: the user steps join at once
+                                "connections_per_second": 1000.0,
                             }
                         },
                     }
@@ -768,8 +776,13 @@ class PortwayGateway:
         await self.process.astart(timeout=60)
 
     async def stop(self) -> None:
+        """SIGTERM, and up to two minutes to say goodbye: with 10,000 users it takes more
+        than the ten seconds a test allows (the time is printed)."""
         if self.process is not None:
-            await self.process.astop()
+            started = now()
+            await asyncio.to_thread(self.process.stop, 120.0)
+            if now() - started > 5:
+                print(f"  Portway took {now() - started:.1f}s to stop", flush=True)
 
 
 class BiboumiGateway:
@@ -824,135 +837,140 @@ async def wait_for_component(prosody: Prosody, domain: str, timeout: float = 30.
         await client.close()
 
 
-@dataclass
-class Figures:
-    x2i: float = float("nan")
-    i2x: float = float("nan")
-    x2i_latency: list[float] = field(default_factory=list)
-    i2x_latency: list[float] = field(default_factory=list)
-    rss: dict[int, int] = field(default_factory=dict)
+class Lane:
+    """One gateway as the message measures see it: one XMPP user in ``#bench``, one IRC peer
+    there, and what each side receives routed to the measure under way on that side (the
+    gateway echoes a user's own room messages back to XMPP: those must not count)."""
+
+    def __init__(self, gateway: Gateway, prosody: Prosody, ircd: Inspircd) -> None:
+        self.gateway = gateway
+        tag = gateway.label.lower()
+        self.peer = IrcPeer(ircd.port, f"{tag}peer")
+        self.client = XmppStream(f"bench{tag[0]}", prosody.c2s_port)
+        self.room = f"{CHANNEL}%{IRC_SERVER}@{gateway.domain}"
+        self.nick = f"{tag}x"
+        self.at_irc = Arrivals("-")
+        self.at_xmpp = Arrivals("-")
+
+    async def open(self) -> None:
+        await self.peer.connect()
+        await self.peer.join(CHANNEL)
+        await self.client.connect()
+        joined = self.peer.wait_for(f":{self.nick}!".encode())
+        await self.client.join(self.room, self.nick)
+        await asyncio.wait_for(joined, 30)
+        self.client.on_stanza = self._on_stanza
+        self.peer.on_text = lambda text: self.at_irc.seen(text.decode("utf-8", "replace"))
+
+    def _on_stanza(self, stanza: Stanza) -> None:
+        if stanza.body is not None:
+            self.at_xmpp.seen(stanza.body)
+
+    def _sides(self, key: str, prefix: str) -> tuple[Arrivals, Callable[[int], None], Any]:
+        """The receiving side's arrivals, reset for ``prefix``; the sender; its drain."""
+        arrivals = Arrivals(prefix)
+        if key == "x2i":
+            self.at_irc = arrivals
+            room, client = self.room, self.client
+            return (
+                arrivals,
+                lambda n: client.groupchat(room, f"{prefix}{n}", f"{key}{n}"),
+                (client.drain),
+            )
+        self.at_xmpp = arrivals
+        peer = self.peer
+        return arrivals, lambda n: peer.send(f"PRIVMSG {CHANNEL} :{prefix}{n}\r\n"), peer.drain
+
+    async def throughput(self, key: str, prefix: str, total: int, window: int) -> float:
+        arrivals, send, drain = self._sides(key, prefix)
+        return await sustained(send, drain, lambda: arrivals.count, arrivals.changed, total, window)
+
+    async def latency(self, key: str, prefix: str, rate: int, seconds: float) -> list[float]:
+        arrivals, send, drain = self._sides(key, prefix)
+        return await paced(send, drain, arrivals, rate, seconds)
+
+    async def close(self) -> None:
+        await self.client.close()
+        await self.peer.close()
 
 
-async def message_runs(
-    gateway: Gateway,
+DIRECTIONS = (("x2i", "XMPP→IRC"), ("i2x", "IRC→XMPP"))
+
+
+async def message_rounds(
+    args: argparse.Namespace,
     prosody: Prosody,
     ircd: Inspircd,
-    figures: Figures,
-    total: int,
-    window: int,
-    latency_seconds: float,
-    repeat: int,
-    profile: Path | None,
+    gateways: list[Gateway],
+    out: list[str],
 ) -> None:
-    """Throughput (the median of ``repeat`` runs) and latency both ways through one gateway,
-    with one user in one channel."""
-    tag = gateway.label.lower()
-    peer = IrcPeer(ircd.port, f"{tag}peer")
-    await peer.connect()
-    await peer.join(CHANNEL)
-    client = XmppStream("bench", prosody.c2s_port)
-    await client.connect()
-    room = f"{CHANNEL}%{IRC_SERVER}@{gateway.domain}"
-    nick = f"{tag}x"
-    joined = peer.wait_for(f":{nick}!".encode())
-    await client.join(room, nick)
-    await asyncio.wait_for(joined, 30)
-    await settle([pid for pid in (prosody.pid, ircd.pid, gateway.pid) if pid is not None])
-
-    # What each side receives goes to the run under way on that side (the gateway echoes a
-    # user's own room messages back to XMPP: those must not count as arrivals).
-    at_irc: list[Arrivals] = [Arrivals("-")]
-    at_xmpp: list[Arrivals] = [Arrivals("-")]
-
-    def on_stanza(stanza: Stanza) -> None:
-        if stanza.body is not None:
-            at_xmpp[0].seen(stanza.body)
-
-    def on_text(text: bytes) -> None:
-        at_irc[0].seen(text.decode("utf-8", "replace"))
-
-    client.on_stanza = on_stanza
-    peer.on_text = on_text
-
-    def counter(sink: list[Arrivals]) -> Callable[[], int]:
-        return lambda: sink[0].count
-
-    def to_irc(prefix: str) -> Callable[[int], None]:
-        return lambda n: client.groupchat(room, f"{prefix}{n}", f"{prefix.strip()}{n}")
-
-    def to_xmpp(prefix: str) -> Callable[[int], None]:
-        return lambda n: peer.send(f"PRIVMSG {CHANNEL} :{prefix}{n}\r\n")
-
+    """Throughput and latency, each measure in rounds that alternate the gateways, with the
+    XMPP ceiling measured in each throughput round too."""
+    lanes = [Lane(gateway, prosody, ircd) for gateway in gateways]
+    pids = [p for p in (prosody.pid, ircd.pid, *(g.pid for g in gateways)) if p is not None]
     spy: subprocess.Popen[bytes] | None = None
     try:
-        # A short warm-up each way, not counted.
-        for prefix, sink, send, drain in (
-            ("w2i ", at_irc, to_irc("w2i "), client.drain),
-            ("w2x ", at_xmpp, to_xmpp("w2x "), peer.drain),
-        ):
-            sink[0] = Arrivals(prefix)
-            await sustained(send, drain, counter(sink), sink[0].changed, 300, window)
-
-        runs: dict[str, list[float]] = {"x2i": [], "i2x": []}
-        for attempt in range(repeat):
-            for key, sink, send, drain in (
-                ("x2i", at_irc, to_irc(f"x2i{attempt} "), client.drain),
-                ("i2x", at_xmpp, to_xmpp(f"i2x{attempt} "), peer.drain),
-            ):
-                sink[0] = Arrivals(f"{key}{attempt} ")
-                if profile is not None:
-                    spy = start_py_spy(gateway.pid, profile.with_name(f"{profile.name}-{key}"))
-                runs[key].append(
-                    await sustained(send, drain, counter(sink), sink[0].changed, total, window)
-                )
-                if spy is not None:
-                    stop_py_spy(spy)
-                    spy = None
-        figures.x2i = statistics.median(runs["x2i"])
-        figures.i2x = statistics.median(runs["i2x"])
-        for key, label in (("x2i", "XMPP→IRC"), ("i2x", "IRC→XMPP")):
-            each = ", ".join(f"{r:.0f}" for r in runs[key])
-            print(f"  {gateway.label} {label}: {each} msg/s", flush=True)
-
-        at_irc[0] = Arrivals("lx ")
-        figures.x2i_latency = await paced(
-            to_irc("lx "), client.drain, at_irc[0], LATENCY_RATE, latency_seconds
-        )
-        at_xmpp[0] = Arrivals("li ")
-        figures.i2x_latency = await paced(
-            to_xmpp("li "), peer.drain, at_xmpp[0], LATENCY_RATE, latency_seconds
-        )
-        print(
-            f"  {gateway.label} latency at {LATENCY_RATE}/s: XMPP→IRC p50"
-            f" {percentile(figures.x2i_latency, 0.5):.1f} p99"
-            f" {percentile(figures.x2i_latency, 0.99):.1f} ms; IRC→XMPP p50"
-            f" {percentile(figures.i2x_latency, 0.5):.1f} p99"
-            f" {percentile(figures.i2x_latency, 0.99):.1f} ms",
-            flush=True,
-        )
+        for lane in lanes:
+            await lane.open()
+        await settle(pids)
+        for lane in lanes:  # a short warm-up each way, not counted
+            for key, _ in DIRECTIONS:
+                await lane.throughput(key, f"w{key} ", 300, args.window)
+        target = 2.0
+        throughput = {
+            key: Rounds(f"{label} throughput (msg/s)", target) for key, label in DIRECTIONS
+        }
+        for index in range(args.repeat):
+            for key, label in DIRECTIONS:
+                await settle(pids)
+                ceiling = await xmpp_ceiling(prosody, args.messages, args.window)
+                throughput[key].ceilings.append(ceiling)
+                for lane in lanes:
+                    await settle(pids)
+                    if args.py_spy is not None and lane.gateway.label == PORTWAY:
+                        spy = start_py_spy(
+                            lane.gateway.pid, args.py_spy.with_name(f"{args.py_spy.name}-{key}")
+                        )
+                    value = await lane.throughput(key, f"{key}{index} ", args.messages, args.window)
+                    if spy is not None:
+                        stop_py_spy(spy)
+                        spy = None
+                    throughput[key].add(lane.gateway.label, value)
+                    print(
+                        f"  round {index + 1} {label}: {lane.gateway.label} {value:.0f} msg/s"
+                        f" (XMPP ceiling {ceiling:.0f})",
+                        flush=True,
+                    )
+        for rounds in throughput.values():
+            out += rounds.lines("msg/s")
+        for rate in LATENCY_RATES:
+            for key, label in DIRECTIONS:
+                latency = Latency(f"{label} latency at {rate} msg/s")
+                for index in range(args.latency_rounds):
+                    for lane in lanes:
+                        await settle(pids)
+                        values = await lane.latency(
+                            key, f"l{rate}{key}{index} ", rate, args.latency_seconds
+                        )
+                        latency.add(lane.gateway.label, values)
+                        print(
+                            f"  round {index + 1} {label} at {rate}/s: {lane.gateway.label}"
+                            f" p50 {percentile(values, 0.5):.2f} p99"
+                            f" {percentile(values, 0.99):.2f} ms",
+                            flush=True,
+                        )
+                out += latency.lines()
     finally:
         if spy is not None:
             stop_py_spy(spy)
-        await client.close()
-        await peer.close()
+        for lane in lanes:
+            await lane.close()
 
 
 def start_py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
     out.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
-        [
-            "py-spy",
-            "record",
-            "-p",
-            str(pid),
-            "-r",
-            "200",
-            "-f",
-            "raw",
-            "-o",
-            str(out),
-            "--nonblocking",
-        ],
+        ["py-spy", "record", "-p", str(pid), "-r", "200", "-f", "raw", "-o", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -966,33 +984,53 @@ def stop_py_spy(spy: subprocess.Popen[bytes]) -> None:
         spy.kill()
 
 
-async def rss_runs(
-    gateway: Gateway, prosody: Prosody, figures: Figures, steps: list[int], tag: str
+async def user_steps(
+    gateway: Gateway, prosody: Prosody, memory: Memory, steps: list[int], tag: str
 ) -> None:
-    """RSS with 0 users, then with each step's number of users, each in a channel of its own."""
-    await asyncio.sleep(2)
-    figures.rss[0] = rss_kib(gateway.pid)
+    """RSS and CPU with each step's number of users connected, each in a channel of its own.
+
+    A step the servers cannot reach (file descriptors, a refused login) ends the series;
+    the reason is kept for the report."""
     clients: list[XmppStream] = []
     limit = asyncio.Semaphore(25)
+    series = memory.steps.setdefault(gateway.label, [])
 
     async def one(index: int) -> XmppStream:
         async with limit:
-            client = XmppStream(f"r{index:04d}", prosody.c2s_port)
+            client = XmppStream(f"r{index:05d}", prosody.c2s_port)
             await client.connect()
-            room = f"#r{index:04d}%{IRC_SERVER}@{gateway.domain}"
-            await client.join(room, f"{tag}{index:04d}", timeout=120)
+            try:
+                room = f"#r{index:05d}%{IRC_SERVER}@{gateway.domain}"
+                await client.join(room, f"{tag}{index:05d}", timeout=120)
+            except BaseException:
+                await client.close()
+                raise
             return client
 
     try:
         for step in steps:
-            started = now()
-            clients += await asyncio.gather(*(one(i) for i in range(len(clients), step)))
-            took = now() - started
-            await asyncio.sleep(3)
-            figures.rss[step] = rss_kib(gateway.pid)
+            started, cpu = now(), cpu_seconds(gateway.pid)
+            joined = await asyncio.gather(
+                *(one(i) for i in range(len(clients), step)), return_exceptions=True
+            )
+            clients += [c for c in joined if isinstance(c, XmppStream)]
+            failed = [e for e in joined if isinstance(e, BaseException)]
+            took, join_cpu = now() - started, cpu_seconds(gateway.pid) - cpu
+            if failed:
+                memory.stopped[gateway.label] = (
+                    f"{len(failed)} of {step} users could not join ({failed[0]!r});"
+                    f" {len(clients)} connected"
+                )
+                print(f"  {gateway.label}: {memory.stopped[gateway.label]}", flush=True)
+                return
+            await settle([gateway.pid])
+            quiet_cpu, quiet_started = cpu_seconds(gateway.pid), now()
+            await asyncio.sleep(5)
+            idle = (cpu_seconds(gateway.pid) - quiet_cpu) / (now() - quiet_started)
+            series.append(Step(step, rss_kib(gateway.pid), join_cpu, idle))
             print(
-                f"  {gateway.label}: {step} users ({took:.1f}s to join),"
-                f" RSS {figures.rss[step] / 1024:.1f} MiB",
+                f"  {gateway.label}: {step} users ({took:.1f}s, {join_cpu:.1f} CPU-s to join),"
+                f" RSS {series[-1].rss_kib / 1024:.1f} MiB, idle CPU {idle * 1000:.1f} ms/s",
                 flush=True,
             )
     finally:
@@ -1000,153 +1038,88 @@ async def rss_runs(
         await asyncio.sleep(1)
 
 
-# -- report ------------------------------------------------------------------------------------
-
-
-def per_user(rss: dict[int, int], low: int, high: int) -> float:
-    if low not in rss or high not in rss:
-        return float("nan")
-    return (rss[high] - rss[low]) / (high - low)
-
-
-def report(
-    args: argparse.Namespace,
-    ceilings: tuple[float, float],
-    portway: Figures,
-    biboumi: Figures | None,
-) -> None:
-    b = biboumi or Figures()
-    print()
-    print(
-        f"IRC benchmark ({os.cpu_count()} cores; {args.messages} messages a run, at most"
-        f" {args.window} in flight, median of {args.repeat} runs; latency at {LATENCY_RATE}"
-        f" msg/s for {args.latency_seconds:g} s each way; RSS with each user an XMPP account"
-        " of its own, in a channel of its own)"
-    )
-    foreign = args.foreign_cpu
-    print(
-        f"  other work on the machine meanwhile: {foreign:.0f} CPU-seconds, about"
-        f" {foreign / args.elapsed / (os.cpu_count() or 1):.0%} of its capacity (it skews every"
-        " figure; rerun when this is near 0)"
-    )
-    print(f"  ceiling: XMPP client → Prosody → counting component  {ceilings[0]:8.0f} msg/s")
-    print(f"  ceiling: IRC client → InspIRCd → IRC client           {ceilings[1]:8.0f} msg/s")
-    print()
-    head = f"  {'':34} {'Portway':>9} {'biboumi':>9} {'ratio':>7}  target"
-    print(head)
-
-    def row(name: str, ours: float, theirs: float, target: str, ok: bool | None) -> None:
-        ratio = ours / theirs if theirs and theirs == theirs and ours == ours else float("nan")
-        verdict = "" if ok is None else ("met" if ok else "NOT MET")
-        print(f"  {name:34} {ours:9.1f} {theirs:9.1f} {ratio:7.2f}  {target} {verdict}")
-
-    def cmp(value: bool) -> bool | None:
-        return value if biboumi is not None else None
-
-    row("XMPP→IRC throughput (msg/s)", portway.x2i, b.x2i, "≥1.20", cmp(portway.x2i >= 1.2 * b.x2i))
-    row("IRC→XMPP throughput (msg/s)", portway.i2x, b.i2x, "≥1.20", cmp(portway.i2x >= 1.2 * b.i2x))
-    for label, ours, theirs in (
-        ("XMPP→IRC", portway.x2i_latency, b.x2i_latency),
-        ("IRC→XMPP", portway.i2x_latency, b.i2x_latency),
-    ):
-        row(f"{label} latency p50 (ms)", percentile(ours, 0.5), percentile(theirs, 0.5), "", None)
-        p99, their_p99 = percentile(ours, 0.99), percentile(theirs, 0.99)
-        row(f"{label} latency p99 (ms)", p99, their_p99, "≤1.00", cmp(p99 <= their_p99))
-    steps = sorted(portway.rss)
-    for step in steps:
-        row(
-            f"RSS, {step} users (MiB)",
-            portway.rss[step] / 1024,
-            b.rss.get(step, float("nan")) / 1024,
-            "",
-            None,
-        )
-    top = max(steps) if steps else 0
-    for low, high in ((1, 100), (1, top)):
-        if high <= low or high not in portway.rss:
-            continue
-        growth, their_growth = per_user(portway.rss, low, high), per_user(b.rss, low, high)
-        is_target = high == top
-        row(
-            f"RSS per user, {low}→{high} users (KiB)",
-            growth,
-            their_growth,
-            "≤2.00" if is_target else "",
-            cmp(growth <= 2 * their_growth) if is_target else None,
-        )
-
-
 # -- main --------------------------------------------------------------------------------------
 
 
-async def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=5000, help="messages per throughput run")
     parser.add_argument("--window", type=int, default=100, help="messages in flight at most")
-    parser.add_argument("--repeat", type=int, default=3, help="throughput runs (median)")
-    parser.add_argument("--latency-seconds", type=float, default=20.0)
-    parser.add_argument("--users", default="1,100,1000", help="RSS steps (users connected)")
+    parser.add_argument("--repeat", type=int, default=3, help="throughput rounds")
+    parser.add_argument("--latency-seconds", type=float, default=8.0, help="per round and rate")
+    parser.add_argument("--latency-rounds", type=int, default=2)
+    parser.add_argument("--users", default="1,100,1000", help="user steps for both gateways")
+    parser.add_argument("--portway-users", default="10000", help="further steps, Portway only")
     parser.add_argument("--only", choices=("portway", "biboumi"), help="measure one gateway")
     parser.add_argument("--skip-rss", action="store_true")
     parser.add_argument("--skip-messages", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="a smoke run (under 2 minutes)")
     parser.add_argument(
         "--py-spy", type=Path, help="record Portway's throughput runs: PATH-x2i, PATH-i2x (raw)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
-    steps = sorted({int(s) for s in args.users.split(",") if s.strip()})
+    if args.quick:
+        args.messages, args.repeat, args.latency_seconds, args.latency_rounds = 1000, 2, 2.0, 1
+        args.users, args.portway_users = "1,100", ""
+    return args
 
+
+def numbers(text: str) -> list[int]:
+    return sorted({int(s) for s in text.split(",") if s.strip()})
+
+
+async def main() -> None:
+    args = arguments()
+    steps = numbers(args.users)
+    portway_steps = sorted(set(steps) | set(numbers(args.portway_users)))
     ensure_packages()
     busy_before, own_before = machine_busy_seconds(), own_busy_seconds()
     workdir = Path(tempfile.mkdtemp(prefix="portway-bench-irc-"))
     prosody = Prosody(workdir / "prosody", components=SECRETS, muc=False, log_level="warn")
-    users = ["bench", "ceiling", "probe"] + [f"r{i:04d}" for i in range(max(steps, default=0))]
+    top = max(portway_steps, default=0)
+    users = ["benchp", "benchb", "ceiling", "probe"] + [f"r{i:05d}" for i in range(top)]
     started = now()
     register_accounts(prosody, users, PASSWORD)
     print(f"{len(users)} accounts written in {now() - started:.2f}s", flush=True)
     ircd = Inspircd(workdir / "inspircd")
-    gateways: list[tuple[Gateway, Figures, str]] = []
+    gateways: list[Gateway] = []
+    out: list[str] = []
+    memory = Memory()
     try:
         await prosody.astart()
         await ircd.astart()
-        ceilings = (
-            await xmpp_ceiling(prosody, args.messages, args.window),
-            await irc_ceiling(ircd, args.messages, args.window),
-        )
-        print(f"  ceilings: {ceilings[0]:.0f} msg/s (XMPP), {ceilings[1]:.0f} msg/s (IRC)")
+        irc_top = await irc_ceiling(ircd, args.messages, args.window)
+        out.append(f"  ceiling: IRC client → InspIRCd → IRC client  {irc_top:8.0f} msg/s")
         if args.only != "biboumi":
-            gateways.append((PortwayGateway(workdir, prosody, ircd), Figures(), "p"))
+            gateways.append(PortwayGateway(workdir, prosody, ircd))
         if args.only != "portway":
-            gateways.append((BiboumiGateway(workdir, prosody, ircd, users), Figures(), "b"))
-        # Messages first, for both gateways: 1,000 sessions opened and closed leave Prosody
-        # with garbage to collect, and its pauses would show in the latencies.
+            gateways.append(BiboumiGateway(workdir, prosody, ircd, users))
         servers = [pid for pid in (prosody.pid, ircd.pid) if pid is not None]
-        for gateway, figures, _ in gateways if not args.skip_messages else []:
+        # Messages first, both gateways attached at once so that rounds can alternate:
+        # 1,000 sessions opened and closed leave Prosody with garbage to collect, and its
+        # pauses would show in the latencies.
+        if not args.skip_messages:
             await settle(servers)
-            await gateway.start()
+            for gateway in gateways:
+                await gateway.start()
             try:
-                await message_runs(
-                    gateway,
-                    prosody,
-                    ircd,
-                    figures,
-                    args.messages,
-                    args.window,
-                    args.latency_seconds,
-                    args.repeat,
-                    args.py_spy if gateway.label == "Portway" else None,
-                )
+                await message_rounds(args, prosody, ircd, gateways, out)
             finally:
-                await gateway.stop()
-        for gateway, figures, tag in gateways if not args.skip_rss and steps else []:
+                for gateway in gateways:
+                    await gateway.stop()
+        for gateway in gateways if not args.skip_rss else []:
             await settle(servers)
             await gateway.start()
             try:
-                await rss_runs(gateway, prosody, figures, steps, tag)
+                await asyncio.sleep(2)
+                memory.steps[gateway.label] = [Step(0, rss_kib(gateway.pid))]
+                mine = portway_steps if gateway.label == PORTWAY else steps
+                await user_steps(gateway, prosody, memory, mine, gateway.label.lower()[0])
             finally:
                 await gateway.stop()
     finally:
-        for gateway, _, _ in gateways:
+        for gateway in gateways:
             with contextlib.suppress(Exception):
                 await gateway.stop()
         ircd.stop()
@@ -1155,13 +1128,23 @@ async def main() -> None:
             print(f"work directory kept: {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    args.elapsed = now() - started
-    args.foreign_cpu = max(
-        0.0, machine_busy_seconds() - busy_before - (own_busy_seconds() - own_before)
+    elapsed = now() - started
+    foreign = max(0.0, machine_busy_seconds() - busy_before - (own_busy_seconds() - own_before))
+    print()
+    print(
+        f"IRC benchmark ({os.cpu_count()} cores; {args.messages} messages a throughput run,"
+        f" at most {args.window} in flight, {args.repeat} rounds; latency"
+        f" {args.latency_rounds} rounds of {args.latency_seconds:g} s per rate and direction;"
+        " rounds alternate the gateways)"
     )
-    by_label = {gateway.label: figures for gateway, figures, _ in gateways}
-    report(args, ceilings, by_label.get("Portway", Figures()), by_label.get("biboumi"))
-    print(f"\n(total {now() - started:.0f} s)")
+    print(
+        f"  other work on the machine meanwhile: {foreign:.0f} CPU-seconds, about"
+        f" {foreign / elapsed / (os.cpu_count() or 1):.0%} of its capacity"
+    )
+    print("\n".join(out))
+    if memory.steps:
+        print("\n".join(memory.lines(max(steps, default=1))))
+    print(f"\n(total {elapsed:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,19 +59,23 @@ async def ceiling(posts: int, concurrency: int) -> float:
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
-        return await blast(f"http://127.0.0.1:{port}", posts, concurrency, lambda _n: None)
+        return await blast([f"http://127.0.0.1:{port}"], posts, concurrency, lambda _n: None)
     finally:
         await runner.cleanup()
 
 
-async def blast(base: str, posts: int, concurrency: int, on_accepted: Any) -> float:
-    """POST ``posts`` messages with ``concurrency`` workers; posts/s until all answered."""
+async def blast(bases: list[str], posts: int, concurrency: int, on_accepted: Any) -> float:
+    """POST ``posts`` messages with ``concurrency`` workers; posts/s until all answered.
+
+    With several ``bases`` (gateway processes), the workers are spread evenly among them, as
+    a load balancer in front of them would.
+    """
     queue: asyncio.Queue[int] = asyncio.Queue()
     for n in range(posts):
         queue.put_nowait(n)
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/plain"}
 
-    async def worker(session: aiohttp.ClientSession) -> None:
+    async def worker(session: aiohttp.ClientSession, base: str) -> None:
         while not queue.empty():
             n = queue.get_nowait()
             async with session.post(f"{base}/hooks/bench", data=f"post {n}", headers=headers) as r:
@@ -80,7 +85,7 @@ async def blast(base: str, posts: int, concurrency: int, on_accepted: Any) -> fl
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         started = time.perf_counter()
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        await asyncio.gather(*(worker(session, bases[n % len(bases)]) for n in range(concurrency)))
         return posts / (time.perf_counter() - started)
 
 
@@ -90,12 +95,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def throughput(
-    gateway: GatewayProcess, client: XmppClient, posts: int, concurrency: int
-) -> tuple[float, float, float]:
-    """Posts per second answered 202 and delivered (from the first POST to the last message
-    received), and the gateway's CPU time per post: a figure that other work on the machine
-    does not move much, for comparing one version with the next."""
+def counting_posts(posts: int) -> tuple[asyncio.Event, Callable[[Any], None]]:
+    """A message handler for the client, and the event it sets once ``posts`` posts came."""
     received = 0
     done = asyncio.Event()
 
@@ -106,16 +107,28 @@ async def throughput(
             if received == posts:
                 done.set()
 
+    return done, on_message
+
+
+async def throughput(
+    gateway: GatewayProcess, prosody: Prosody, client: XmppClient, posts: int, concurrency: int
+) -> tuple[float, float, dict[str, float]]:
+    """Posts per second answered 202 and delivered (from the first POST to the last message
+    received), and CPU time per post of the gateway, Prosody and this process (the posting
+    and receiving client): figures that other work on the machine does not move much, for
+    comparing one version with the next, and that show which process limits the rate."""
+    done, on_message = counting_posts(posts)
     client.xmpp.add_event_handler("message", on_message)
-    assert gateway.process is not None
-    cpu_before = cpu_seconds(gateway.process.pid)
+    assert gateway.process is not None and prosody.pid is not None
+    pids = {"gateway": gateway.process.pid, "prosody": prosody.pid, "client": os.getpid()}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     started = time.perf_counter()
-    accepted = await blast(gateway.base_url, posts, concurrency, lambda _n: None)
+    accepted = await blast([gateway.base_url], posts, concurrency, lambda _n: None)
     await asyncio.wait_for(done.wait(), 300)
     elapsed = time.perf_counter() - started
-    cpu = cpu_seconds(gateway.process.pid) - cpu_before
+    cpu = {name: (cpu_seconds(pid) - cpu_before[name]) / posts for name, pid in pids.items()}
     client.xmpp.del_event_handler("message", on_message)
-    return accepted, posts / elapsed, cpu / posts
+    return accepted, posts / elapsed, cpu
 
 
 async def latency(
@@ -203,14 +216,15 @@ async def main() -> None:
             ratios = []
             for round_number in range(1, args.rounds + 1):
                 roof = await ceiling(args.posts, args.concurrency)
-                accepted, rate, cpu_per_post = await throughput(
-                    gateway, client, args.posts, args.concurrency
+                accepted, rate, cpu = await throughput(
+                    gateway, prosody, client, args.posts, args.concurrency
                 )
                 ratios.append(rate / roof)
                 print(
                     f"round {round_number}: ceiling {roof:6.0f} posts/s; gateway answered"
-                    f" {accepted:6.0f}/s, delivered {rate:6.0f}/s ({rate / roof:.0%});"
-                    f" gateway CPU {cpu_per_post * 1e6:4.0f} µs per post",
+                    f" {accepted:6.0f}/s, delivered {rate:6.0f}/s ({rate / roof:.0%}); CPU per"
+                    " post: "
+                    + ", ".join(f"{name} {seconds * 1e6:4.0f} µs" for name, seconds in cpu.items()),
                     flush=True,
                 )
             delays = await latency(gateway, client, 100, args.seconds)

@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(warning, file=sys.stderr)
         return 0
     if args.command == "run":
-        return _run(config, readable_secrets_warning(path, config))
+        return _run(config, path, readable_secrets_warning(path, config))
     if args.command == "queue":
         return run_queue(config, args)
     try:
@@ -59,7 +59,9 @@ def parser() -> argparse.ArgumentParser:
     )
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the gateway until SIGTERM or Ctrl-C")
+    run = commands.add_parser(
+        "run", help="run the gateway until SIGTERM or Ctrl-C; SIGHUP reloads the config"
+    )
     run.add_argument("-c", "--config", required=True, help=CONFIG_HELP)
     check = commands.add_parser(
         "check-config", help="validate a config file and say what is wrong, line by line"
@@ -137,14 +139,17 @@ def _add_mappings_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
         )
 
 
-def _run(config: Config, config_warning: str | None) -> int:
+def _run(config: Config, path: str, config_warning: str | None) -> int:
     from component.gateway import Gateway
     from component.logs import setup_logging
 
     setup_logging(config.log_level, config.log_format, config.secrets())
     if config_warning:
         logging.getLogger("portway").warning("%s", config_warning)
-    return asyncio.run(Gateway(config).run())
+    try:
+        return asyncio.run(Gateway(config, path).run())
+    except KeyboardInterrupt:  # Ctrl-C before the gateway's own handler is in place
+        return 130
 
 
 async def _mappings(config: Config, args: argparse.Namespace) -> int:

@@ -208,6 +208,8 @@ class ContactCommands:
         offered = offered_on(self.commands, address)
         info = DiscoInfo()
         if not node:
+            category, kind, name = self.component.network.contact_identity(address)
+            info.add_identity(category, kind, name=name)
             info.add_feature(NS_DISCO_INFO)
             if offered:
                 info.add_feature(NS_COMMANDS)

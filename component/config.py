@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from component.config_env import YamlProblem, load_yaml
 from component.config_errors import describe
+from component.retention import RetentionSettings
 from transports.email.settings import EmailSettings
 from transports.irc.settings import IrcSettings
 from transports.settings import HostPort, Port, Section
@@ -40,9 +41,6 @@ class XmppSettings(Section):
     #: The largest stanza handed to the server. Prosody's component limit is 512 KiB and
     #: ejabberd's 256 KiB by default; a stanza past it closes the stream, so this stays below.
     max_stanza_bytes: int = Field(default=131072, ge=4096, le=16 * 1024 * 1024)
-    #: How long delivered inbound events are kept for their dedup keys: a Twilio, SMTP or
-    #: webhook sender's retry must find its key. Pruned hourly, so the table stays bounded.
-    inbound_retention_hours: float = Field(default=168.0, gt=0)
     #: The HTTP upload service (XEP-0363) to put users' incoming files on, e.g.
     #: upload.example.org; none: found on each user's server (disco), else ``/media``
     upload_service: str | None = None
@@ -101,6 +99,7 @@ class Config(Section):
     admins: list[str] = []
     allowed_domains: list[str] = Field(min_length=1)
     transports: Transports
+    retention: RetentionSettings = RetentionSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 

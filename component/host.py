@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
+import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -134,11 +135,15 @@ class Host:
     async def deliver(
         self, event: Any, *, dedup_key: str | None = None, durable: bool = False
     ) -> bool:
+        started = time.time()
         event = await self._accepted(event)
         if durable or not self._connected or self._backlog:
+            at_once = self._sends_at_once()  # else the drainer sends it, and says how late
             if not await self._writer.put(event, dedup_key):
                 self.metrics.inbound_duplicates.labels(self.transport_name).inc()
                 return False
+            if at_once:
+                self.metrics.handed_in(self.transport_name, event.kind, started)
             return True
         if dedup_key is not None:
             recorded = await self._store.inbound.put(
@@ -152,6 +157,7 @@ class Host:
                 self.metrics.inbound_duplicates.labels(self.transport_name).inc()
                 return False
         await self._emit(event)
+        self.metrics.handed_in(self.transport_name, event.kind, started)
         return True
 
     async def _accepted(self, event: Any) -> Any:
@@ -201,6 +207,12 @@ class Host:
         self._uploads = Uploads(
             component, self._media.files, self.public_url, self._config.xmpp.upload_service
         )
+
+    def reconfigure(self, config: Config, domain: str) -> None:
+        """A reload (SIGHUP): admins and allowed domains from ``config`` from now on, and the
+        component's domain (before a component with a new jid is attached)."""
+        self._config = config
+        self._domain = domain
 
     # -- connection state -------------------------------------------------------------------------
 
@@ -345,6 +357,9 @@ class Host:
                     log.exception("%s: dropping inbound event %s", self._domain, queued.id)
                     self.metrics.inbound_rejected.labels(self.transport_name, "unrenderable").inc()
             await self._emit_all(events)
+            for queued in batch:  # a malformed one was counted as unrenderable above
+                kind = queued.event.get("kind", "")
+                self.metrics.handed_in(self.transport_name, kind, queued.created_at)
             if not await self._confirm_batch(batch):
                 return  # what is unconfirmed is claimable again: sent again, not lost
 

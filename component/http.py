@@ -124,12 +124,7 @@ def make_app(
         )
 
     async def prometheus(_request: web.Request) -> web.Response:
-        for (transport, state), count in (await store.outbox.counts()).items():
-            metrics.outbox_items.labels(transport, state).set(count)
-        waiting = await store.inbound.set_aside_counts()
-        metrics.inbound_set_aside_items.clear()  # a transport whose events were all retried
-        for transport, count in waiting.items():
-            metrics.inbound_set_aside_items.labels(transport).set(count)
+        await metrics.read(store)
         body = generate_latest(metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

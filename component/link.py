@@ -1,15 +1,20 @@
 """Keeps one component attached to the XMPP server, across its restarts and outages.
 
 slixmpp retries on its own, but without jitter and logging every try; this supervisor owns the
-policy instead: capped exponential backoff with jitter, one log line per attempt, and a wrong
-secret treated as fatal, since retrying it can only fill the server's log.
+policy instead: capped exponential backoff with jitter, and a refusal (a wrong secret, a
+component the server does not know) treated as fatal, since retrying it can only fill the
+server's log. An outage is logged when it starts and when it ends, not at every attempt: a
+server away for a night would otherwise write hundreds of lines that say nothing new.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any
+
+from slixmpp.xmlstream import StanzaBase
 
 from component import goodbye
 from component.backoff import Backoff
@@ -22,8 +27,28 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class SecretRefused(Exception):
-    """The XMPP server refused the component's secret (or does not know its domain)."""
+class AttachRefused(Exception):
+    """The XMPP server refused the component: its secret, or its domain, which it does not
+    know; the message says which, and what to fix."""
+
+
+def refusal(domain: str, condition: str, text: str) -> str:
+    """What the admin is told when the server refuses the component, by its stream error.
+
+    Prosody answers ``host-unknown`` when no ``Component`` of that name is declared, before
+    any secret is checked; blaming the secret then sends the admin to the wrong file.
+    """
+    if condition == "host-unknown":
+        return (
+            f"host-unknown: the XMPP server has no component {domain}; declare it in the "
+            f'server\'s config (Prosody: Component "{domain}" with a component_secret; '
+            "ejabberd: a listen entry for ejabberd_service) or fix this transport's jid"
+        )
+    said = f"{condition}: {text}" if text else condition
+    return (
+        f"the XMPP server refused the component secret for {domain} ({said}); check "
+        "transports' secret and the server's component config"
+    )
 
 
 class ComponentLink:
@@ -32,18 +57,22 @@ class ComponentLink:
         self.host = host
         self.xmpp = xmpp
         self.state = "connecting"
+        #: set once the component is attached, for readiness (sd_notify's READY=1)
+        self.attached = asyncio.Event()
         self.backoff = Backoff(cap_seconds=xmpp.reconnect_max_seconds)
         self._outcome: asyncio.Future[str] | None = None
         self._stopping = False
-        self._stream_error = ""
+        self._refused: tuple[str, str] | None = None
+        self._outage_since: float | None = None
         component.add_event_handler("session_start", self._on_session_start)
         component.add_event_handler("connection_failed", self._on_connection_failed)
         component.add_event_handler("disconnected", self._on_disconnected)
         component.add_event_handler("stream_error", self._on_stream_error)
+        # Last of the outgoing filters, run just before the write (see _drop_when_detached).
+        component.add_filter("out_sync", self._drop_when_detached)
 
     async def run(self) -> None:
         """Connect, and reconnect after every loss, until :meth:`stop`."""
-        domain = self.component.domain
         while not self._stopping:
             self._outcome = asyncio.get_running_loop().create_future()
             self.state = "connecting"
@@ -51,24 +80,16 @@ class ComponentLink:
             outcome = await self._outcome
             if self._stopping:
                 return
-            if outcome == "refused":
-                raise SecretRefused(
-                    f"the XMPP server refused the component secret for {domain} "
-                    f"({self._stream_error}); check transports' secret and the server's "
-                    "component config"
-                )
+            if self._refused is not None:
+                raise AttachRefused(refusal(self.component.domain, *self._refused))
             delay = self.backoff.next_delay()
             self.host.metrics.reconnects.labels(self.host.transport_name).inc()
-            log.warning(
-                "%s: %s; reconnecting to %s:%s in %.1fs (attempt %d)",
-                domain,
-                outcome,
-                self.xmpp.host,
-                self.xmpp.port,
-                delay,
-                self.backoff.attempts,
-            )
+            self._note_attempt(outcome, delay)
             await asyncio.sleep(delay)
+
+    def begin_stop(self) -> None:
+        """From now on a lost stream is the shutdown's doing: no reconnect, nothing logged."""
+        self._stopping = True
 
     async def stop(self) -> None:
         """Say goodbye to users and close the stream cleanly."""
@@ -88,20 +109,45 @@ class ComponentLink:
         if self.state == "connected" and self.component.muc is not None:
             goodbye.leave_rooms(self.component.muc)
 
+    def _note_attempt(self, outcome: str, delay: float) -> None:
+        """The first failure of an outage at WARNING, the attempts after it at DEBUG."""
+        where = f"{self.xmpp.host}:{self.xmpp.port}"
+        domain = self.component.domain
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            log.warning(
+                "%s: %s; reconnecting to %s (first try in %.1fs, then at most every %.0fs; "
+                "the next line says when it is back)",
+                domain,
+                outcome,
+                where,
+                delay,
+                self.xmpp.reconnect_max_seconds,
+            )
+        else:
+            log.debug("%s: %s; attempt %d in %.1fs", domain, outcome, self.backoff.attempts, delay)
+
     def _resolve(self, outcome: str) -> None:
         if self._outcome is not None and not self._outcome.done():
             self._outcome.set_result(outcome)
 
     def _on_session_start(self, _event: Any) -> None:
-        if self.backoff.attempts:
+        where = f"{self.xmpp.host}:{self.xmpp.port}"
+        if self._outage_since is not None:
             log.info(
-                "%s: attached again to %s:%s", self.component.domain, self.xmpp.host, self.xmpp.port
+                "%s: attached again to %s after %d attempts in %.0fs",
+                self.component.domain,
+                where,
+                self.backoff.attempts,
+                time.monotonic() - self._outage_since,
             )
+            self._outage_since = None
         else:
-            log.info("%s: attached to %s:%s", self.component.domain, self.xmpp.host, self.xmpp.port)
+            log.info("%s: attached to %s", self.component.domain, where)
         self.backoff.reset()
         self.state = "connected"
         self.host.set_connected(True)
+        self.attached.set()
 
     def _on_connection_failed(self, reason: Any) -> None:
         self.component.cancel_connection_attempt()
@@ -116,10 +162,20 @@ class ComponentLink:
 
     def _on_stream_error(self, error: Any) -> None:
         condition = error["condition"]
-        self._stream_error = f"{condition}: {error['text']}" if error["text"] else condition
-        if (
-            condition in ("not-authorized", "host-unknown", "conflict")
-            and self.state != "connected"
-        ):
-            # conflict: another process holds this component (Prosody allows one connection)
-            self._resolve("refused" if condition != "conflict" else f"refused: {condition}")
+        if condition in ("not-authorized", "host-unknown") and self.state != "connected":
+            self._refused = (condition, error["text"])
+            self._resolve("refused")
+        elif condition == "conflict" and self.state != "connected":
+            # another process holds this component (Prosody allows one connection): retry
+            self._resolve(f"refused: {condition}")
+
+    def _drop_when_detached(self, stanza: StanzaBase) -> StanzaBase | None:
+        """A stanza whose stream closed while it waited in slixmpp's send queue is dropped, as
+        a lost socket would drop it, instead of raising NotConnectedError in slixmpp's send
+        task (an ERROR with a traceback, at nearly every Ctrl-C: Prosody closes the stream
+        while the goodbyes are on their way). What must not be lost is in the durable
+        queues, and is sent again after the reconnect."""
+        if self.component.transport is None:
+            log.debug("%s: stream closed; not sent: %s", self.component.domain, stanza.name)
+            return None
+        return stanza

@@ -77,11 +77,17 @@ def _mask_private_field(match: re.Match[str]) -> str:
 class SecretMask(logging.Filter):
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
+        self.secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: list[str]) -> None:
+        """Mask these too; a reloaded config's secrets join the old ones, which may still
+        be in flight (a stanza queued before the reload, a library's retry)."""
         known = {s for s in secrets if len(s) >= 4}
         # As a stanza carries them, too: "a&b" is logged as "a&amp;b".
         known |= {escape(s, {"'": "&apos;", '"': "&quot;"}) for s in known}
         # Longest first, so a secret containing another is masked whole.
-        self.secrets = sorted(known, key=len, reverse=True)
+        self.secrets = sorted(known | set(self.secrets), key=len, reverse=True)
 
     def mask(self, text: str) -> str:
         for secret in self.secrets:
@@ -110,6 +116,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+#: Libraries whose INFO is noise to an admin, or worse: slixmpp logs connection chatter (and
+#: every stanza at DEBUG), and aiosmtpd ("mail.log") a line per SMTP command with the peer's
+#: address and the envelope's addresses: a flood, and personal data in the log. Their
+#: warnings and errors still show.
+QUIET_LOGGERS = ("slixmpp", "aiosqlite", "asyncio", "mail.log")
+
+
 def setup_logging(level: str, fmt: str, secrets: list[str]) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(SecretMask(secrets))
@@ -117,9 +130,25 @@ def setup_logging(level: str, fmt: str, secrets: list[str]) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().handlers[:] = [handler]
+    set_level(level)
+
+
+def set_level(level: str) -> None:
     root = logging.getLogger()
-    root.handlers[:] = [handler]
     root.setLevel(level)
-    # slixmpp logs every stanza at DEBUG and connection noise at INFO; keep ours readable.
-    for noisy in ("slixmpp", "aiosqlite", "asyncio"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    for quiet in QUIET_LOGGERS:
+        logging.getLogger(quiet).setLevel(max(logging.WARNING, root.level))
+
+
+def reconfigure_logging(level: str, secrets: list[str]) -> None:
+    """On a reload (SIGHUP): the new level, and the new config's secrets masked from now on.
+
+    Called before anything of the new config is used, so that no new secret reaches a line
+    unmasked. The format stays: a collector parsing the lines would break mid-stream.
+    """
+    for handler in logging.getLogger().handlers:
+        for masking in handler.filters:
+            if isinstance(masking, SecretMask):
+                masking.add(secrets)
+    set_level(level)

@@ -102,6 +102,9 @@ class OutboxWorker:
             return
         await store.outbox.mark_delivered(item.id, result.remote_id)
         self.host.metrics.outbox_delivered.labels(self.transport.name).inc()
+        self.host.metrics.delivery_seconds.labels(self.transport.name, "out").observe(
+            max(0.0, time.time() - item.created_at)
+        )
         if result.final and message.receipt_requested and message.xmpp_id:
             await self.host.deliver(
                 DeliveryReport(message.user_jid, message.contact, message.xmpp_id, True),

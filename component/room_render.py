@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 from slixmpp import Message
 from slixmpp.xmlstream import StanzaBase
 
-from component import room_stanza_ids
-from component.message_refs import with_refers
+from component.message_refs import refers_parts
+from component.outgoing import send_written, written_message
 from component.room_namespaces import NS_DELAY, NS_MUC_USER, NS_SID
+from component.xml_text import attr, text
 from transports.rooms import OccupantPresence, RoomError, RoomMessage, RoomStatus, RoomSubject
 
 if TYPE_CHECKING:
@@ -123,29 +124,47 @@ def status_codes(event: OccupantPresence) -> list[str]:
 
 
 def render_message(router: MucRouter, event: RoomMessage) -> None:
+    """One copy for each of the user's resources in the room, written as text.
+
+    Room messages are most of what a busy IRC gateway sends: written as text, they skip
+    slixmpp's stanza objects, filters and serialiser (see ``outgoing.send_written``). A
+    join's history is held as stanza objects, which room_history.py measures and sends.
+    """
     room_bare = router.room_jid(event.room)
     foreign = router.foreign_ids.take(event.user_jid, event.xmpp_id) if event.xmpp_id else []
+    sender = f"{room_bare}/{event.nick}" if event.nick else room_bare  # as router.room_jid
+    head = (
+        f'<message type="groupchat" from={attr(sender)}'
+        f" id={attr(event.xmpp_id or event.stanza_id or uuid.uuid4().hex)} to="
+    )
+    tail = message_children(event, room_bare, foreign) + "</message>"
     for resource in event.resources:
         key = (f"{event.user_jid}/{resource}", event.room)
-        msg = message(router, event.user_jid, resource, router.room_jid(event.room, event.nick))
-        msg["id"] = event.xmpp_id or event.stanza_id or uuid.uuid4().hex
-        msg["body"] = with_refers(msg.xml, event.refers, event.body)
-        if event.origin_id:
-            ET.SubElement(msg.xml, f"{{{NS_SID}}}origin-id").set("id", event.origin_id)
-        if event.stanza_id:
-            sid = ET.SubElement(msg.xml, f"{{{NS_SID}}}stanza-id")
-            sid.set("id", event.stanza_id)
-            sid.set("by", room_bare)
-        room_stanza_ids.add(msg, foreign)
-        if event.timestamp is not None:
-            delay = ET.SubElement(msg.xml, f"{{{NS_DELAY}}}delay")
-            delay.set("stamp", stamp(event.timestamp))
-            delay.set("from", room_bare)
-            if router.history.take(key, event.timestamp, msg):
-                continue  # the join's history, sent within its limits when the join ends
-        else:
+        written = head + attr(key[0] if resource else event.user_jid) + ">" + tail
+        if event.timestamp is None:
             router.history.release(key)
-        msg.send()
+        elif router.history.holding(key):
+            router.history.take(key, event.timestamp, written_message(router.component, written))
+            continue
+        send_written(router.component, written)
+
+
+def message_children(event: RoomMessage, room_bare: str, foreign: list[tuple[str, str]]) -> str:
+    """What a room message carries, as text: what it does to an earlier one, its body, its
+    ids (origin-id; the room's stanza-id; those of other entities kept for the echo), and
+    the delay of a message from the room's history."""
+    body, parts = refers_parts(event.refers, event.body) if event.refers else (event.body, "")
+    if body:
+        parts += f"<body>{text(body)}</body>"
+    if event.origin_id:
+        parts += f'<origin-id xmlns="{NS_SID}" id={attr(event.origin_id)} />'
+    stanza_ids = [(event.stanza_id, room_bare)] if event.stanza_id else []
+    for stanza_id, by in stanza_ids + foreign:
+        parts += f'<stanza-id xmlns="{NS_SID}" id={attr(stanza_id)} by={attr(by)} />'
+    if event.timestamp is not None:
+        when = stamp(event.timestamp)
+        parts += f'<delay xmlns="{NS_DELAY}" stamp="{when}" from={attr(room_bare)} />'
+    return parts
 
 
 def render_subject(router: MucRouter, event: RoomSubject) -> None:

@@ -9,7 +9,6 @@ kept here, by the client's id, until the echo, for at most :data:`KEPT` messages
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections import OrderedDict
 
 from slixmpp import Message
@@ -44,10 +43,3 @@ class ForeignStanzaIds:
         if not xmpp_id:
             return []
         return self._kept.pop((user_jid, xmpp_id), [])
-
-
-def add(msg: Message, ids: list[tuple[str, str]]) -> None:
-    for stanza_id, by in ids:
-        element = ET.SubElement(msg.xml, f"{{{NS_SID}}}stanza-id")
-        element.set("id", stanza_id)
-        element.set("by", by)

@@ -1,17 +1,18 @@
 """One XEP-0114 component per transport: turns stanzas into Transport calls and back.
 
 A reader looking for who handles a stanza should find it here by following plain calls:
-``_on_message`` → ``Transport.send``, ``_on_presence`` → ``Transport.user_presence``,
-``_on_register`` → ``Transport.register``, and :mod:`component.render` for the way back.
+``_on_message`` → ``Transport.send``, ``user_presence.on_presence`` → ``Transport.user_presence``,
+``gateway_iqs.on_register`` → ``Transport.register``, and :mod:`component.render` for the way back.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from slixmpp import JID, ComponentXMPP, Iq, Message, Presence
+from slixmpp import JID, ComponentXMPP, Iq, Message
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.jid import InvalidJID
 from slixmpp.plugins.xep_0077.stanza import Register
@@ -19,7 +20,7 @@ from slixmpp.xmlstream import register_stanza_plugin
 from slixmpp.xmlstream.handler import CoroutineCallback
 from slixmpp.xmlstream.matcher import StanzaPath
 
-from component import chat_states, render, stanzas
+from component import chat_states, gateway_iqs, render, stanzas, user_presence
 from component.commands import ContactCommands
 from component.core_commands import core_commands
 from component.goodbye import ContactsShown
@@ -28,18 +29,14 @@ from component.message_refs import BodilessRefers, refers_of
 from component.occupancy import RoomOccupancy
 from component.ordering import InArrivalOrder
 from component.outgoing import OutgoingStream
-from component.registration_commands import register_user
-from component.stanzas import GatewayQuery, form_values, missing_required, render_form
+from component.stanzas import GatewayQuery
 from mappings.contacts import ContactMapping
-from mappings.registrations import Registration
 from transports.base import (
-    AddressError,
     Forbidden,
     GatewayError,
     OutboundMessage,
     RegistrationRequired,
     Transport,
-    UserPresence,
 )
 from transports.events import Refers, RoomLeave, RoomPost
 
@@ -151,17 +148,25 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
 
     def _register_handlers(self) -> None:
         self.register_handler(
-            CoroutineCallback("gateway", StanzaPath("iq/gateway"), cast(Any, self._on_gateway_iq))
+            CoroutineCallback(
+                "gateway",
+                StanzaPath("iq/gateway"),
+                cast(Any, partial(gateway_iqs.on_gateway_iq, self)),
+            )
         )
         self.register_handler(
-            CoroutineCallback("register", StanzaPath("iq/register"), cast(Any, self._on_register))
+            CoroutineCallback(
+                "register",
+                StanzaPath("iq/register"),
+                cast(Any, partial(gateway_iqs.on_register, self)),
+            )
         )
         # slixmpp raises "message" for every message with a body, groupchat included.
         self.add_event_handler("message", self._on_message)
         self.register_handler(
             CoroutineCallback("refers", BodilessRefers(None), cast(Any, self._on_message))
         )
-        self.add_event_handler("presence", self._on_presence)
+        self.add_event_handler("presence", partial(user_presence.on_presence, self))
         chat_states.install(self)  # bodiless: slixmpp raises no "message" for them
         self.add_event_handler("privileges_advertised", self._on_privileges)
         self.add_event_handler("session_start", self._on_session_start)
@@ -223,86 +228,6 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
             str(perm.roster) in ("set", "both") for perm in permissions.values()
         )
         log.info("%s: roster privilege granted: %s", self.domain, self.privileged_roster)
-
-    # -- XEP-0100 jabber:iq:gateway ------------------------------------------------------------
-
-    async def _on_gateway_iq(self, iq: Iq) -> None:
-        if iq["to"].user:
-            self.send_error(iq, GatewayError("ask the gateway itself", "feature-not-implemented"))
-            return
-        reply = iq.reply()
-        if iq["type"] == "get":
-            reply["gateway"]["desc"] = self.network.prompt_desc
-            reply["gateway"]["prompt"] = self.network.prompt_label
-            reply.send()
-            return
-        if iq["type"] != "set":
-            return
-        try:
-            address = self.network.address_from_prompt(iq["gateway"]["prompt"].strip())
-            reply["gateway"]["jid"] = str(self.contact_jid(address))
-        except GatewayError as error:
-            self.send_error(iq, error)
-            return
-        except InvalidJID:  # an address no JID can name, whatever the transport let through
-            self.send_error(iq, AddressError("no JID can name that address"))
-            return
-        reply.send()
-
-    # -- XEP-0077 registration -----------------------------------------------------------------
-
-    async def _on_register(self, iq: Iq) -> None:
-        user = iq["from"].bare
-        if iq["to"].user:
-            self.send_error(iq, GatewayError("register with the gateway itself", "bad-request"))
-            return
-        if not self.host.is_allowed(user):
-            self.send_error(iq, Forbidden(f"users of {iq['from'].domain} may not use this gateway"))
-            return
-        current = await self.host.store.registrations.get(self.network.name, user)
-        form = self.network.registration_form(user, current)
-        if iq["type"] == "get":
-            reply = iq.reply()
-            reply["register"]["instructions"] = form.instructions
-            if current:
-                reply["register"]["registered"] = True
-            render_form(form, reply["register"]["form"])
-            reply.send()
-            return
-        if iq["type"] != "set":
-            return
-        if iq["register"]["remove"]:
-            await self.unregister(iq, user, current)
-            return
-        await self._complete_registration(iq, user, form)
-
-    async def _complete_registration(self, iq: Iq, user: str, form: Any) -> None:
-        submitted = iq["register"]["form"]
-        if submitted.get_fields():
-            values = form_values(form, submitted)
-        else:  # legacy clients fill the plain fields (username, …)
-            values = {
-                item.var: iq["register"][item.var]
-                for item in form.fields
-                if item.var in Register.interfaces and iq["register"][item.var]
-            }
-        missing = missing_required(form, values)
-        if missing:
-            self.send_error(
-                iq,
-                GatewayError(f"please fill in: {', '.join(missing)}", "not-acceptable", "modify"),
-            )
-            return
-        try:
-            await register_user(self, user, values, before_subscribe=iq.reply().send)
-        except GatewayError as error:
-            self.send_error(iq, error)
-
-    async def unregister(self, iq: Iq, user: str, current: Registration | None) -> None:
-        if current is None:
-            self.send_error(iq, GatewayError("you are not registered", "item-not-found"))
-            return
-        await self.forget_user(user, before_goodbye=iq.reply().send)
 
     async def forget_user(self, user: str, before_goodbye: Callable[[], Any] | None = None) -> None:
         """Unregister: the transport lets go, the store forgets, the roster items go away."""
@@ -398,92 +323,6 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
         )
         await self.network.send(message)
         await self.host.ensure_contact(user, contact, None)
-
-    # -- presence from users -------------------------------------------------------------------
-
-    async def _on_presence(self, pres: Presence) -> None:
-        if self.occupancy.is_room_traffic(pres):
-            self.occupancy.on_room_presence(pres)
-            return
-        ptype = pres["type"]
-        if ptype == "error":
-            return
-        user = pres["from"].bare
-        if not self.host.is_allowed(user):
-            if ptype in ("subscribe", "probe"):
-                self.send_presence(pto=user, pfrom=pres["to"].bare, ptype="unsubscribed")
-            return
-        if self.muc is not None and await self.muc.handle_presence(pres):
-            return
-        contact: str | None = None
-        if pres["to"].user:
-            try:
-                contact = self.network.parse_address(pres["to"].user)
-            except AddressError:
-                return
-        if ptype in ("subscribe", "subscribed", "unsubscribe", "unsubscribed"):
-            await self._on_subscription(pres, user, contact)
-        elif ptype == "probe":
-            await self._answer_probe(pres, user, contact)
-        elif ptype in ("available", "unavailable") or ptype in ("away", "xa", "dnd", "chat"):
-            await self._on_availability(pres, user, contact)
-
-    async def _on_subscription(self, pres: Presence, user: str, contact: str | None) -> None:
-        ptype = pres["type"]
-        registered = await self.host.store.registrations.get(self.network.name, user)
-        if self.network.requires_registration and registered is None:
-            if ptype == "subscribe":
-                self.send_presence(pto=user, pfrom=pres["to"].bare, ptype="unsubscribed")
-            return
-        if ptype == "subscribe":
-            self.send_presence(pto=user, pfrom=pres["to"].bare, ptype="subscribed")
-            self.send_presence(pto=user, pfrom=pres["to"].bare)
-            if contact is not None:
-                await self.host.store.contacts.add(
-                    ContactMapping(self.network.name, user, contact, subscription="both")
-                )
-                await self.host.store.contacts.update(
-                    self.network.name, user, contact, subscription="both"
-                )
-        elif ptype == "unsubscribe" and contact is not None:
-            await self.host.store.contacts.remove(self.network.name, user, contact)
-            self.send_presence(pto=user, pfrom=pres["to"].bare, ptype="unsubscribed")
-        elif ptype == "subscribed" and contact is not None:
-            await self.host.store.contacts.update(
-                self.network.name, user, contact, subscription="both"
-            )
-
-    async def _answer_probe(self, pres: Presence, user: str, contact: str | None) -> None:
-        registered = await self.host.store.registrations.get(self.network.name, user)
-        if registered is None and self.network.requires_registration:
-            self.send_presence(pto=user, pfrom=pres["to"].bare, ptype="unsubscribed")
-            return
-        self.send_presence(pto=pres["from"], pfrom=pres["to"].bare)
-
-    async def _on_availability(self, pres: Presence, user: str, contact: str | None) -> None:
-        available = pres["type"] != "unavailable"
-        resources = self.online.setdefault(user, set())
-        if available:
-            first = not resources
-            resources.add(pres["from"].resource)
-            if first and contact is None:
-                self.send_presence(pto=pres["from"], pfrom=self.domain)
-            if first and self.privileged_roster and self.network.roster_contacts:
-                await self._keep_roster_names(user)
-        else:
-            resources.discard(pres["from"].resource)
-            if not resources:
-                self.online.pop(user, None)
-        show = pres["show"] if available else ""
-        await self.network.user_presence(
-            UserPresence(
-                from_jid=str(pres["from"]),
-                contact=contact,
-                available=available,
-                show=show or "",
-                status=pres["status"] or "",
-            )
-        )
 
     # -- contacts the user has not seen yet ----------------------------------------------------
 

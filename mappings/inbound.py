@@ -112,44 +112,48 @@ class InboundQueue:
             rows.append((index, user_jid, event, key))
         now = time.time()
         claimed = confirm_ids is not None
-        async with self._store.transaction() as conn:
-            if confirmed:
-                ids = {f"i{n}": confirm_id for n, confirm_id in enumerate(confirmed)}
-                await self._store.rows(
-                    conn,
+        statements: list[tuple[str, dict[str, Any]]] = []
+        if confirmed:
+            ids = {f"i{n}": confirm_id for n, confirm_id in enumerate(confirmed)}
+            statements.append(
+                (
                     "UPDATE inbound SET state = :delivered, delivered_at = :now WHERE confirm_id"
                     f" IN ({', '.join(':' + name for name in ids)}) AND state = :delivering",
                     {"delivered": DELIVERED, "now": now, "delivering": DELIVERING, **ids},
                 )
-            for start in range(0, len(rows), _CHUNK):
-                chunk = rows[start : start + _CHUNK]
-                params: dict[str, Any] = {
-                    "transport": transport,
-                    "state": DELIVERING if claimed else QUEUED,
-                    "now": now,
-                    "lease": now + lease_seconds if claimed else None,
-                }
-                values = []
-                for n, (index, user_jid, event, key) in enumerate(chunk):
-                    values.append(f"(:transport, :u{n}, :k{n}, :e{n}, :state, :now, :lease, :c{n})")
-                    params.update(
-                        {
-                            f"u{n}": user_jid,
-                            f"k{n}": key,
-                            f"e{n}": dumps(event),
-                            f"c{n}": confirm_ids[index] if confirm_ids is not None else None,
-                        }
-                    )
-                inserted = await self._store.rows(
-                    conn,
+            )
+        chunks = [rows[start : start + _CHUNK] for start in range(0, len(rows), _CHUNK)]
+        for chunk in chunks:
+            params: dict[str, Any] = {
+                "transport": transport,
+                "state": DELIVERING if claimed else QUEUED,
+                "now": now,
+                "lease": now + lease_seconds if claimed else None,
+            }
+            values = []
+            for n, (index, user_jid, event, key) in enumerate(chunk):
+                values.append(f"(:transport, :u{n}, :k{n}, :e{n}, :state, :now, :lease, :c{n})")
+                params.update(
+                    {
+                        f"u{n}": user_jid,
+                        f"k{n}": key,
+                        f"e{n}": dumps(event),
+                        f"c{n}": confirm_ids[index] if confirm_ids is not None else None,
+                    }
+                )
+            statements.append(
+                (
                     "INSERT INTO inbound (transport, user_jid, dedup_key, event, state,"
                     f" created_at, lease_until, confirm_id) VALUES {', '.join(values)}"
                     " ON CONFLICT (transport, dedup_key) DO NOTHING RETURNING dedup_key",
                     params,
                 )
-                inserted_keys = {row[0] for row in inserted}
-                for index, _user_jid, _event, key in chunk:
-                    stored[index] = key is None or key in inserted_keys
+            )
+        results = await self._store.commit_rows(statements)
+        for chunk, inserted in zip(chunks, results[len(results) - len(chunks) :], strict=True):
+            inserted_keys = {row[0] for row in inserted}
+            for index, _user_jid, _event, key in chunk:
+                stored[index] = key is None or key in inserted_keys
         return stored
 
     async def claim(

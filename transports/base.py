@@ -327,6 +327,10 @@ class Transport(ABC):
         """How a contact is named in the user's roster."""
         return address
 
+    def contact_identity(self, address: str) -> tuple[str, str, str]:
+        """A contact JID's disco#info identity (category, type, name): clients show the name."""
+        return ("client", "pc", self.display_name(address))
+
     # -- registration -------------------------------------------------------------------------
 
     def registration_form(self, user_jid: str, current: Registration | None) -> Form:

@@ -52,10 +52,14 @@ class FakeHost:
         self.connected = True
         self.app = web.Application()
         self.events: list[Any] = []
+        self.rejected: list[str] = []
         self.broken = False
 
     def is_allowed(self, user_jid: str) -> bool:
         return user_jid.rpartition("@")[2] == "example.org"
+
+    def count_rejected(self, reason: str) -> None:
+        self.rejected.append(reason)
 
     def add_route(self, method: str, path: str, handler: Callable[..., Awaitable[Any]]) -> None:
         self.app.router.add_route(method, path, handler)

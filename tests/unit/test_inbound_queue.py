@@ -5,7 +5,6 @@ On SQLite and on a real PostgreSQL, as tests/unit/test_store.py.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -13,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from component.gateway import forget_old_dedup_keys
 from component.set_aside import set_aside_notice
 from mappings.inbound import QUEUED, SET_ASIDE, QueuedEvent
 from mappings.store import Store
@@ -118,21 +116,6 @@ async def test_prune_forgets_old_delivered_keys_and_keeps_the_rest(store: Store)
         ("poison", SET_ASIDE),
         ("old", QUEUED),
     ]
-
-
-async def test_dedup_keys_are_forgotten_while_the_gateway_runs(store: Store) -> None:
-    name = transport()
-    pruner = asyncio.create_task(
-        forget_old_dedup_keys(store, older_than_seconds=0.5, every_seconds=0.05)
-    )
-    try:
-        await asyncio.sleep(0.1)  # the round at start is over: this key comes after it
-        assert await store.inbound.put(name, "a@example.org", {}, dedup_key="k", delivered=True)
-        assert await store.inbound.put(name, "a@example.org", {}, dedup_key="k") is None
-        await asyncio.sleep(1.0)
-        assert await store.inbound.put(name, "a@example.org", {}, dedup_key="k") is not None
-    finally:
-        pruner.cancel()
 
 
 def test_the_user_is_told_without_the_content() -> None:

@@ -5,8 +5,18 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Iterator
 
-from component.logs import JsonFormatter, SecretMask
+import pytest
+from aiosmtpd.smtp import log as aiosmtpd_log
+
+from component.logs import (
+    QUIET_LOGGERS,
+    JsonFormatter,
+    SecretMask,
+    reconfigure_logging,
+    setup_logging,
+)
 
 
 def capture(
@@ -180,3 +190,50 @@ def test_ordinary_text_is_left_as_it_is() -> None:
         "refused /sms/inbound: bad X-Twilio-Signature for http://127.0.0.1:8380/sms/inbound",
     )
     assert logged(*lines) == "".join(f"{line}\n" for line in lines)
+
+
+@pytest.fixture
+def process_logging() -> Iterator[None]:
+    """setup_logging configures the process's root logger: put it back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    quiet = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, quiet_level in quiet.items():
+        logging.getLogger(name).setLevel(quiet_level)
+
+
+def test_smtp_commands_stay_out_of_info(
+    process_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """aiosmtpd logs each command with the peer's and the envelope's addresses at INFO."""
+    setup_logging("INFO", "text", [])
+    aiosmtpd_log.info("('203.0.113.9', 40000) Data: b'MAIL FROM:<juliet@capulet.lit>'")
+    aiosmtpd_log.warning("('203.0.113.9', 40000) SMTP session exception")
+    logging.getLogger("component.gateway").info("HTTP on 127.0.0.1:8380")
+    text = capsys.readouterr().err
+    assert "juliet@capulet.lit" not in text
+    assert "SMTP session exception" in text  # its problems still show
+    assert "HTTP on 127.0.0.1:8380" in text
+
+
+def test_reload_masks_the_new_secrets_keeps_the_old_masked_and_sets_the_level(
+    process_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup_logging("DEBUG", "text", ["old-secret-1234"])
+    reconfigure_logging("WARNING", ["new-secret-5678"])
+    ours = logging.getLogger("component.gateway")
+    ours.info("not shown at WARNING")
+    ours.warning("secrets: %s %s", "old-secret-1234", "new-secret-5678")
+    logging.getLogger("slixmpp").warning("library warnings still show")
+    text = capsys.readouterr().err
+    assert "not shown" not in text
+    assert "secrets: *** ***" in text
+    assert "library warnings still show" in text
+    reconfigure_logging("DEBUG", [])
+    ours.debug("shown again at DEBUG")
+    aiosmtpd_log.info("but SMTP commands stay quiet")
+    text = capsys.readouterr().err
+    assert "shown again at DEBUG" in text and "SMTP commands" not in text

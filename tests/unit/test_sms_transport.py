@@ -569,3 +569,16 @@ def test_addresses(tmp_path: Path) -> None:
     assert transport.parse_address(r"020\207183\208750") == "+442071838750"
     assert transport.format_address("+442071838750") == "+442071838750"
     assert transport.display_name("+442071838750") == "+44 20 7183 8750"
+
+
+async def test_malformed_callbacks_are_counted_by_reason(gateway: Gateway) -> None:
+    host, _transport, twilio = gateway
+    other_account = {**twilio.inbound_fields(FRIEND, ALICE_NUMBER, "hi"), "AccountSid": "ACx"}
+    before = rejected(host, "bad-request")
+    status, _ = await twilio.post_signed(inbound_url(host), other_account)
+    assert status == 400
+    bad_number = twilio.inbound_fields("not a number", ALICE_NUMBER, "hi")
+    status, _ = await twilio.post_signed(inbound_url(host), bad_number)
+    assert status == 400
+    assert rejected(host, "bad-request") == before + 2
+    assert host.events == []

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -36,6 +36,14 @@ MAX_SMTP_SESSIONS = 16
 #: Sessions one client address may hold at once, so that one sender keeping its sessions
 #: alive (a byte every few minutes does) cannot shut every other sender out.
 MAX_SMTP_SESSIONS_PER_CLIENT = 4
+#: Why mail was refused, by the start of the reply, on /metrics
+#: (``portway_inbound_rejected_total{transport="email"}``); other 5xx replies count by code,
+#: and sessions over the caps as too-many-sessions.
+REFUSALS = (
+    ("550 5.1.1", "unknown-recipient"),
+    ("550 5.7.1", "refused"),  # relaying, no From, the user's spam or policy rules
+    ("552", "too-large"),
+)
 
 
 class MailHandler:
@@ -126,6 +134,14 @@ def _read(raw: bytes, strip_quotes: bool, envelope_sender: str | None) -> Incomi
     return mail
 
 
+def refusal_reason(reply: str) -> str | None:
+    """The reason a refusing reply is counted under; ``None`` for any other reply."""
+    for start, reason in REFUSALS:
+        if reply.startswith(start):
+            return reason
+    return f"smtp-{reply[:3]}" if reply.startswith("5") else None
+
+
 class CappedSMTP(SMTP):
     """aiosmtpd's SMTP session, refused with a 421 when ``sessions`` is already full, or
     already holds :data:`MAX_SMTP_SESSIONS_PER_CLIENT` of the same client address."""
@@ -136,6 +152,13 @@ class CappedSMTP(SMTP):
         self._served = False
         self.client: str | None = None
 
+    async def push(self, status: AnyStr) -> None:
+        reply = status if isinstance(status, str) else status.decode("ascii", "replace")
+        reason = refusal_reason(reply)
+        if reason is not None:
+            self.event_handler.inbox.host.count_rejected(reason)
+        await super().push(status)
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
         self.client = str(peer[0]) if peer else None
@@ -143,6 +166,7 @@ class CappedSMTP(SMTP):
         if len(self._sessions) >= MAX_SMTP_SESSIONS or same_client >= MAX_SMTP_SESSIONS_PER_CLIENT:
             assert isinstance(transport, asyncio.WriteTransport)
             transport.write(b"421 4.3.2 Too many connections; try again later\r\n")
+            self.event_handler.inbox.host.count_rejected("too-many-sessions")
             transport.close()
             return
         self._sessions.add(self)

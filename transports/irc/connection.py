@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import ssl
 from collections import deque
@@ -55,7 +56,52 @@ MAX_READ_LINE = 65536
 _CLOSE = b""
 
 
+#: Until the server's ISUPPORT says otherwise (immutable: one for every connection).
+_DEFAULT_PREFIX_MODES = PrefixModes.parse(DEFAULT_PREFIX)
+
+
+@functools.lru_cache(maxsize=64)
+def _prefix_modes(isupport: str) -> PrefixModes:
+    """One (immutable) PrefixModes for each PREFIX a server says, not one per connection."""
+    return PrefixModes.parse(isupport)
+
+
 class IrcConnection(asyncio.Protocol):
+    # Slots: a gateway holds one connection per user and server, and a dict of thirty
+    # attributes was 1.5 KiB of what each user costs.
+    __slots__ = (
+        "_bucket",
+        "_caps",
+        "_close_reason",
+        "_closed",
+        "_final",
+        "_gate",
+        "_holding",
+        "_idle_timer",
+        "_last_read",
+        "_nick_attempts",
+        "_on_closed",
+        "_on_line",
+        "_partial",
+        "_paused",
+        "_pinged",
+        "_ports",
+        "_pump_timer",
+        "_queue",
+        "_skipping",
+        "_token_taken",
+        "_transport",
+        "_welcome",
+        "casemapping",
+        "chanmodes",
+        "echoes",
+        "nick",
+        "options",
+        "prefix_modes",
+        "registered",
+        "self_prefix",
+    )
+
     def __init__(
         self,
         options: ConnectOptions,
@@ -64,7 +110,7 @@ class IrcConnection(asyncio.Protocol):
     ) -> None:
         self.options = options
         self.nick = options.nick
-        self.prefix_modes = PrefixModes.parse(DEFAULT_PREFIX)
+        self.prefix_modes = _DEFAULT_PREFIX_MODES
         self.chanmodes = DEFAULT_CHANMODES
         #: the server's CASEMAPPING (ISUPPORT); rfc1459 until it says
         self.casemapping = RFC1459
@@ -454,7 +500,7 @@ class IrcConnection(asyncio.Protocol):
         for token in tokens:
             key, _, value = token.partition("=")
             if key == "PREFIX":
-                self.prefix_modes = PrefixModes.parse(value)
+                self.prefix_modes = _prefix_modes(value)
             elif key == "CHANMODES" and value:
                 self.chanmodes = value
             elif key == "CASEMAPPING":

@@ -167,6 +167,12 @@ class IrcTransport(Transport, RoomService):
         parsed = self.split_address(address)
         return parsed.name or parsed.server
 
+    def contact_identity(self, address: str) -> tuple[str, str, str]:
+        parsed = self.split_address(address)
+        if parsed.kind == "server":  # as biboumi's: its rooms are listed here (disco#items)
+            return ("conference", "irc", f"IRC server {parsed.server} over Portway")
+        return super().contact_identity(address)
+
     def parse_room(self, localpart: str) -> str | None:
         if not is_channel_name(unescape_localpart(localpart)):
             return None

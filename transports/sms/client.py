@@ -15,16 +15,17 @@ from __future__ import annotations
 import base64
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
-from twilio.base.exceptions import TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.http.response import Response
-from twilio.rest import Client
 
 from transports.egress import RefusedDestination
+
+if TYPE_CHECKING:
+    from twilio.http.async_http_client import AsyncTwilioHttpClient
+    from twilio.http.response import Response
+    from twilio.rest import Client
 
 log = logging.getLogger(__name__)
 # The library logs every request's headers at INFO: too chatty for a gateway's log.
@@ -62,24 +63,11 @@ def basic_auth(user: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Basic {pair}"}
 
 
-class _RebasedHttpClient(AsyncTwilioHttpClient):
-    """The library's async client, with requests to Twilio's hosts sent to ``base_url``."""
+class ApiBase:
+    """Where requests the library addresses to Twilio's hosts go: ``api_base_url``."""
 
-    def __init__(self, base_url: str, timeout: float) -> None:
-        super().__init__(timeout=timeout, logger=_HTTP_LOG)
+    def __init__(self, base_url: str) -> None:
         self.base = urlsplit(base_url)
-
-    async def request(self, method: str, url: str, **kwargs: Any) -> Response:
-        # Credentials as a header: aiohttp deprecates its ``auth=`` argument.
-        auth = kwargs.pop("auth", None)
-        if auth is not None:
-            headers = dict(kwargs.get("headers") or {})
-            headers.update(basic_auth(*auth))
-            kwargs["headers"] = headers
-        target = self.rebase(url)
-        if not self.is_base(target):
-            raise RefusedDestination("a request outside api_base_url was refused")
-        return await super().request(method, target, **kwargs)
 
     def is_base(self, url: str) -> bool:
         """Whether ``url`` is on ``api_base_url``'s scheme, host and port."""
@@ -95,6 +83,31 @@ class _RebasedHttpClient(AsyncTwilioHttpClient):
         return urlunsplit((self.base.scheme, self.base.netloc, path, parts.query, parts.fragment))
 
 
+def rebased_http_client(base: ApiBase, timeout: float) -> AsyncTwilioHttpClient:
+    """The library's async client, with requests to Twilio's hosts sent to ``base``.
+
+    The ``twilio`` library (its REST client pulls in ``requests`` and urllib3: 5 MiB) is
+    imported here, when the first request goes out, not when the gateway starts: most
+    gateways send no SMS in their first minutes, and some never restart the SMS side.
+    """
+    from twilio.http.async_http_client import AsyncTwilioHttpClient
+
+    class RebasedHttpClient(AsyncTwilioHttpClient):
+        async def request(self, method: str, url: str, **kwargs: Any) -> Response:
+            # Credentials as a header: aiohttp deprecates its ``auth=`` argument.
+            auth = kwargs.pop("auth", None)
+            if auth is not None:
+                headers = dict(kwargs.get("headers") or {})
+                headers.update(basic_auth(*auth))
+                kwargs["headers"] = headers
+            target = base.rebase(url)
+            if not base.is_base(target):
+                raise RefusedDestination("a request outside api_base_url was refused")
+            return await super().request(method, target, **kwargs)
+
+    return RebasedHttpClient(timeout=timeout, logger=_HTTP_LOG)
+
+
 class TwilioClient:
     """One Twilio account, talked to over one pooled HTTP session."""
 
@@ -103,24 +116,30 @@ class TwilioClient:
     ) -> None:
         self.account_sid = account_sid
         self._auth_token = auth_token
-        self._base_url = api_base_url
+        self._base = ApiBase(api_base_url)
         self._timeout = timeout
-        self._http: _RebasedHttpClient | None = None
+        self._opened = False
+        self._session: AsyncTwilioHttpClient | None = None
         self._client: Client | None = None
 
     async def open(self) -> None:
-        """Create the HTTP session (aiohttp wants a running loop for that)."""
-        self._http = _RebasedHttpClient(self._base_url, self._timeout)
-        # environment={} so that TWILIO_EDGE / TWILIO_REGION cannot re-route the requests.
-        self._client = Client(
-            self.account_sid, self._auth_token, http_client=self._http, environment={}
-        )
+        """Allow requests; the library and its HTTP session come with the first one."""
+        self._opened = True
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        self._opened = False
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
             self._client = None
+
+    @property
+    def _http(self) -> AsyncTwilioHttpClient:
+        """The library's HTTP client, made with the first request."""
+        assert self._opened, "TwilioClient.open() was not called"
+        if self._session is None:
+            self._session = rebased_http_client(self._base, self._timeout)
+        return self._session
 
     @property
     def credentials(self) -> dict[str, str]:
@@ -129,8 +148,8 @@ class TwilioClient:
 
     def is_api_url(self, url: str) -> bool:
         """Whether ``url`` points at the REST API (and so may be given the credentials)."""
-        assert self._http is not None, "TwilioClient.open() was not called"
-        return self._http.is_base(self._http.rebase(url))
+        assert self._opened, "TwilioClient.open() was not called"
+        return self._base.is_base(self._base.rebase(url))
 
     async def send_message(
         self, from_: str, to: str, body: str, media_urls: list[str], status_callback: str
@@ -152,10 +171,19 @@ class TwilioClient:
         return any(str(item.phone_number) == number for item in found)
 
     def _require(self) -> Client:
-        assert self._client is not None, "TwilioClient.open() was not called"
+        assert self._opened, "TwilioClient.open() was not called"
+        if self._client is None:
+            from twilio.rest import Client
+
+            # environment={} so that TWILIO_EDGE / TWILIO_REGION cannot re-route requests.
+            self._client = Client(
+                self.account_sid, self._auth_token, http_client=self._http, environment={}
+            )
         return self._client
 
     async def _call(self, awaitable: Any) -> Any:
+        from twilio.base.exceptions import TwilioRestException  # loaded by _require()
+
         try:
             return await awaitable
         except TwilioRestException as exc:

@@ -7,25 +7,21 @@ codes stay as Twilio reports them, a bad number says why) are unit-tested withou
 from __future__ import annotations
 
 import re
-
-import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
+from typing import TYPE_CHECKING
 
 from transports.base import AddressError
+
+if TYPE_CHECKING:
+    from phonenumbers import NumberParseException
+
+# ``phonenumbers`` is imported where a number is first read, not when the gateway starts: its
+# module tables cost memory that a gateway sending no SMS yet has no use for.
 
 #: Short codes are 3 to 6 digits in the countries Twilio serves; longer digit strings are
 #: local numbers missing their area code, and guessing would text a stranger.
 _SHORT_CODE = re.compile(r"^[0-9]{3,6}$")
 #: What people put around the digits of a number they type: spaces, dots, dashes, parentheses.
 _PUNCTUATION = re.compile(r"[\s().\-/]")
-
-_REASONS: dict[int, str] = {
-    ValidationResult.INVALID_COUNTRY_CODE: "its country code does not exist",
-    ValidationResult.TOO_SHORT: "it is too short",
-    ValidationResult.TOO_LONG: "it is too long",
-    ValidationResult.INVALID_LENGTH: "it has the wrong number of digits for its country",
-    ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "it is a local number: add the area code",
-}
 
 
 def is_short_code(address: str) -> bool:
@@ -48,13 +44,23 @@ def normalise_number(text: str, default_region: str) -> str:
             f"{typed!r} is not a phone number: use digits, with +country code or in "
             f"{default_region} local form."
         )
+    import phonenumbers
+    from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
+
     try:
         number = phonenumbers.parse(compact, default_region)
     except NumberParseException as exc:
         raise AddressError(f"{typed!r} is not a phone number: {_parse_reason(exc)}.") from None
     verdict = phonenumbers.is_possible_number_with_reason(number)
     if verdict != ValidationResult.IS_POSSIBLE:
-        reason = _REASONS.get(verdict, "it is not a possible number")
+        reasons = {
+            ValidationResult.INVALID_COUNTRY_CODE: "its country code does not exist",
+            ValidationResult.TOO_SHORT: "it is too short",
+            ValidationResult.TOO_LONG: "it is too long",
+            ValidationResult.INVALID_LENGTH: "it has the wrong number of digits for its country",
+            ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "it is a local number: add the area code",
+        }
+        reason = reasons.get(verdict, "it is not a possible number")
         raise AddressError(f"{typed!r} is not a valid phone number: {reason}.")
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
@@ -63,6 +69,9 @@ def format_for_people(address: str) -> str:
     """``+15557654321`` → ``+1 555-765-4321``; short codes and oddities stay as they are."""
     if not address.startswith("+"):
         return address
+    import phonenumbers
+    from phonenumbers import NumberParseException, PhoneNumberFormat
+
     try:
         number = phonenumbers.parse(address, None)
     except NumberParseException:
@@ -71,6 +80,8 @@ def format_for_people(address: str) -> str:
 
 
 def _parse_reason(exc: NumberParseException) -> str:
+    from phonenumbers import NumberParseException
+
     reasons = {
         NumberParseException.INVALID_COUNTRY_CODE: "its country code does not exist",
         NumberParseException.NOT_A_NUMBER: "it does not look like a number",

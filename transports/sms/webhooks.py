@@ -59,11 +59,13 @@ class TwilioWebhooks:
         settings = self.transport.settings
         sid = form.get("MessageSid") or form.get("SmsSid") or ""
         if form.get("AccountSid") != settings.account_sid or not sid:
+            self._count_rejected("bad-request")
             raise web.HTTPBadRequest(text="not a message for this account")
         try:
             sender = normalise_number(form.get("From", ""), settings.default_region)
             to = normalise_number(form.get("To", ""), settings.default_region)
         except AddressError as exc:
+            self._count_rejected("bad-request")
             raise web.HTTPBadRequest(text=exc.text) from None
         store = self.transport.host.store
         registration = await store.registrations.by_address(self.transport.name, to)
@@ -111,6 +113,7 @@ class TwilioWebhooks:
         sid = form.get("MessageSid") or form.get("SmsSid") or ""
         status = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
         if not sid or not status:
+            self._count_rejected("bad-request")
             raise web.HTTPBadRequest(text="MessageSid and MessageStatus are required")
         error_code = form.get("ErrorCode") or None
         sent = await self.transport.sent.by_sid(sid)
@@ -145,9 +148,11 @@ class TwilioWebhooks:
             self._count_rejected("bad-signature")
             raise web.HTTPForbidden(text="X-Twilio-Signature is required")
         if request.content_type != FORM_TYPE:
+            self._count_rejected("unsupported-type")
             raise web.HTTPUnsupportedMediaType(text=f"Twilio posts {FORM_TYPE}")
         body = await read_capped(request, MAX_BODY_BYTES)
         if body is None:
+            self._count_rejected("too-large")
             raise web.HTTPRequestEntityTooLarge(MAX_BODY_BYTES, request.content_length or 0)
         fields = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
         target = request.rel_url

@@ -37,6 +37,16 @@ from transports.webhook.updates import UnknownPost, originals, remember
 log = logging.getLogger(__name__)
 
 MAX_ID_LENGTH = 200
+#: Why a post was refused, by its answer, on /metrics (``portway_inbound_rejected_total``)
+REFUSALS = {
+    400: "bad-request",
+    401: "unauthorized",
+    404: "not-found",
+    409: "duplicate",
+    413: "too-large",
+    415: "unsupported-type",
+    429: "rate-limited",
+}
 
 
 class HookEndpoint:
@@ -57,6 +67,12 @@ class HookEndpoint:
         self._clock = clock
 
     async def handle(self, request: web.Request) -> web.Response:
+        response = await self._answer_post(request)
+        if response.status in REFUSALS:
+            self._host.count_rejected(REFUSALS[response.status])
+        return response
+
+    async def _answer_post(self, request: web.Request) -> web.Response:
         hook = await self._directory.get(request.match_info["name"])
         if hook is None:
             return _answer(404, error="no such hook")

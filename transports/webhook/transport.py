@@ -12,6 +12,8 @@ import re
 import time
 import uuid
 
+from aiohttp import web
+
 from mappings.hooks import HOOK_MIGRATIONS, Hook, Hooks
 from mappings.message_ids import MessageIdMapping
 from mappings.outbox import RetryPolicy
@@ -58,33 +60,43 @@ class WebhookTransport(Transport):
 
     def __init__(self, settings: WebhookSettings, host: TransportHost) -> None:
         super().__init__(settings, host)
-        self.retry_policy = RetryPolicy(give_up_after_seconds=settings.retry_hours * 3600)
         self.hooks = Hooks(host.store)
-        self.directory = HookDirectory(
-            settings.hooks, self.hooks, host.is_allowed, settings.user_hook_networks
-        )
         self.limiter = RateLimiter()
-        self.endpoint = HookEndpoint(settings, host, self.directory, self.limiter)
         # The admin's hooks and users' hooks may reach different networks.
         self.admin_client = HookClient(settings.request_timeout_seconds, settings.hook_networks)
         self.user_client = HookClient(settings.request_timeout_seconds, settings.user_hook_networks)
+        # hook name -> why its deliveries fail; mirrors the store, to send presence on change
+        self._failing: dict[str, str] = {}
+        self.reload(settings)
+
+    def reload(self, settings: WebhookSettings) -> None:
+        """The config's hooks, limits and retry horizon: at start, and again on SIGHUP. The
+        HTTP clients keep their timeout and networks until a restart."""
+        self.settings = settings
+        self.retry_policy = RetryPolicy(give_up_after_seconds=settings.retry_hours * 3600)
+        self.directory = HookDirectory(
+            settings.hooks, self.hooks, self.host.is_allowed, settings.user_hook_networks
+        )
+        self.endpoint = HookEndpoint(settings, self.host, self.directory, self.limiter)
         self._commands = HookCommands(
             self.directory,
             self.hooks,
             settings.jid,
-            host.public_url,
+            self.host.public_url,
             settings.max_hooks_per_user,
             self._deleted,
         )
-        # hook name -> why its deliveries fail; mirrors the store, to send presence on change
-        self._failing: dict[str, str] = {}
 
     async def prepare(self) -> None:
         await self.host.store.migrate("webhook", HOOK_MIGRATIONS)
 
     async def start(self) -> None:
         self._failing = await self.hooks.failing()
-        self.host.add_route("POST", "/hooks/{name}", self.endpoint.handle)
+        self.host.add_route("POST", "/hooks/{name}", self._posted)
+
+    async def _posted(self, request: web.Request) -> web.StreamResponse:
+        # Through the attribute, not a bound method kept by the router: a reload replaces it.
+        return await self.endpoint.handle(request)
 
     async def stop(self) -> None:
         await self.admin_client.close()

@@ -1,0 +1,108 @@
+"""Presence from users: subscriptions to the gateway and its contacts (XEP-0100), probes,
+and availability, which a transport may turn into its own (IRC: AWAY)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from slixmpp import Presence
+
+from mappings.contacts import ContactMapping
+from transports.base import AddressError, UserPresence
+
+if TYPE_CHECKING:
+    from component.xmpp import GatewayComponent
+
+
+async def on_presence(component: GatewayComponent, pres: Presence) -> None:
+    if component.occupancy.is_room_traffic(pres):
+        component.occupancy.on_room_presence(pres)
+        return
+    ptype = pres["type"]
+    if ptype == "error":
+        return
+    user = pres["from"].bare
+    if not component.host.is_allowed(user):
+        if ptype in ("subscribe", "probe"):
+            component.send_presence(pto=user, pfrom=pres["to"].bare, ptype="unsubscribed")
+        return
+    if component.muc is not None and await component.muc.handle_presence(pres):
+        return
+    contact: str | None = None
+    if pres["to"].user:
+        try:
+            contact = component.network.parse_address(pres["to"].user)
+        except AddressError:
+            return
+    if ptype in ("subscribe", "subscribed", "unsubscribe", "unsubscribed"):
+        await _subscription(component, pres, user, contact)
+    elif ptype == "probe":
+        await _answer_probe(component, pres, user, contact)
+    elif ptype in ("available", "unavailable") or ptype in ("away", "xa", "dnd", "chat"):
+        await _availability(component, pres, user, contact)
+
+
+async def _subscription(
+    component: GatewayComponent, pres: Presence, user: str, contact: str | None
+) -> None:
+    ptype = pres["type"]
+    registered = await component.host.store.registrations.get(component.network.name, user)
+    if component.network.requires_registration and registered is None:
+        if ptype == "subscribe":
+            component.send_presence(pto=user, pfrom=pres["to"].bare, ptype="unsubscribed")
+        return
+    if ptype == "subscribe":
+        component.send_presence(pto=user, pfrom=pres["to"].bare, ptype="subscribed")
+        component.send_presence(pto=user, pfrom=pres["to"].bare)
+        if contact is not None:
+            await component.host.store.contacts.add(
+                ContactMapping(component.network.name, user, contact, subscription="both")
+            )
+            await component.host.store.contacts.update(
+                component.network.name, user, contact, subscription="both"
+            )
+    elif ptype == "unsubscribe" and contact is not None:
+        await component.host.store.contacts.remove(component.network.name, user, contact)
+        component.send_presence(pto=user, pfrom=pres["to"].bare, ptype="unsubscribed")
+    elif ptype == "subscribed" and contact is not None:
+        await component.host.store.contacts.update(
+            component.network.name, user, contact, subscription="both"
+        )
+
+
+async def _answer_probe(
+    component: GatewayComponent, pres: Presence, user: str, contact: str | None
+) -> None:
+    registered = await component.host.store.registrations.get(component.network.name, user)
+    if registered is None and component.network.requires_registration:
+        component.send_presence(pto=user, pfrom=pres["to"].bare, ptype="unsubscribed")
+        return
+    component.send_presence(pto=pres["from"], pfrom=pres["to"].bare)
+
+
+async def _availability(
+    component: GatewayComponent, pres: Presence, user: str, contact: str | None
+) -> None:
+    available = pres["type"] != "unavailable"
+    resources = component.online.setdefault(user, set())
+    if available:
+        first = not resources
+        resources.add(pres["from"].resource)
+        if first and contact is None:
+            component.send_presence(pto=pres["from"], pfrom=component.domain)
+        if first and component.privileged_roster and component.network.roster_contacts:
+            await component._keep_roster_names(user)
+    else:
+        resources.discard(pres["from"].resource)
+        if not resources:
+            component.online.pop(user, None)
+    show = pres["show"] if available else ""
+    await component.network.user_presence(
+        UserPresence(
+            from_jid=str(pres["from"]),
+            contact=contact,
+            available=available,
+            show=show or "",
+            status=pres["status"] or "",
+        )
+    )
