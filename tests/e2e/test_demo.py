@@ -76,12 +76,17 @@ class Demo:
         self.env.update({name: str(port) for name, port in self.ports.items()})
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, through_tee: bool = False) -> None:
+        """Start it; ``through_tee``: its output piped through ``tee``, as a terminal user
+        keeping a copy would (closing the terminal then also closes the demo's output)."""
+        # env --default-signal: a runner that ignores SIGINT would pass that on, and bash
+        # cannot trap a signal ignored at its start.
+        command = ["env", "--default-signal=INT", str(DEMO)]
+        if through_tee:
+            command = ["bash", "-c", f"{shlex.join(command)} 2>&1 | tee /dev/null"]
         with self.output_path.open("wb") as output:
-            # env --default-signal: a runner that ignores SIGINT would pass that on, and bash
-            # cannot trap a signal ignored at its start.
             self.process = subprocess.Popen(
-                ["env", "--default-signal=INT", str(DEMO)],
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -313,6 +318,21 @@ async def test_a_part_that_dies_stops_the_demo_with_an_error_naming_it(demo: Dem
     assert "demo: ngIRCd stopped with exit code 137" in output
     assert "Traceback" not in output
     assert demo.listening() == [], "the other parts still listen after ngIRCd died"
+
+
+async def test_a_closed_terminal_stops_every_part(demo: Demo) -> None:
+    """SIGHUP (the terminal window closed): each part runs in a session of its own, so
+    without the demo stopping them they would outlive it."""
+    demo.start(through_tee=True)
+    await demo.banner()
+    assert demo.process is not None
+    os.killpg(demo.process.pid, signal.SIGHUP)
+    await demo.ended()  # the shell that ran the pipeline: the demo may still be stopping
+    deadline = time.monotonic() + 40
+    while demo.listening() and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    assert "Traceback" not in demo.output()
+    assert demo.listening() == [], "parts still listen after the demo's terminal closed"
 
 
 def _cmdline(proc: Path) -> bytes:
