@@ -112,7 +112,15 @@ class Uploads:
             ):
                 if response.status not in (200, 201):
                     raise UploadRefused(f"the PUT was answered HTTP {response.status}")
-        except (UploadRefused, IqError, IqTimeout, aiohttp.ClientError, TimeoutError) as error:
+        except (
+            UploadRefused,
+            IqError,
+            IqTimeout,
+            aiohttp.ClientError,
+            OSError,
+            ValueError,
+        ) as error:
+            # OSError covers TimeoutError; ValueError a URL or header aiohttp will not send
             log.warning(
                 "%s: upload to %s failed, /media serves it: %s", user_jid, service.jid, _why(error)
             )
