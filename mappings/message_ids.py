@@ -4,6 +4,7 @@ its target by the id its own side knows, and the other side needs its own id for
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,8 @@ class MessageIdMapping:
 
 
 _COLUMNS = "transport, user_jid, contact, direction, xmpp_id, remote_id, thread, body"
+#: maps per INSERT: 9 parameters each, well within SQLite's limit of 32,766
+_CHUNK = 200
 #: enough to recognise a quoted message and to quote its beginning; phones quote about 100
 BODY_CHARS = 300
 
@@ -34,21 +37,42 @@ BODY_CHARS = 300
 class MessageIds:
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._pending: list[tuple[MessageIdMapping, float, asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
 
     async def record(self, mapping: MessageIdMapping) -> None:
-        await self._store.execute(
-            f"INSERT INTO message_ids ({_COLUMNS}, created_at) VALUES (:transport, :user_jid,"
-            " :contact, :direction, :xmpp_id, :remote_id, :thread, :body, :created_at)",
-            transport=mapping.transport,
-            user_jid=mapping.user_jid,
-            contact=mapping.contact,
-            direction=mapping.direction,
-            xmpp_id=mapping.xmpp_id,
-            remote_id=mapping.remote_id,
-            thread=mapping.thread,
-            body=mapping.body[:BODY_CHARS],
-            created_at=time.time(),
-        )
+        """Keep ``mapping``; returns once it is committed.
+
+        Records made while a commit runs gather for the next one, one multi-row INSERT: every
+        accepted webhook post records its map before its 202, and a transaction each made this
+        the gateway's bottleneck (on SQLite, queued for the one connection; on PostgreSQL, a
+        connection held per post).
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._pending.append((mapping, time.time(), future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await self._store.commit_rows(
+                    [
+                        _insert(batch[start : start + _CHUNK])
+                        for start in range(0, len(batch), _CHUNK)
+                    ]
+                )
+            except Exception as error:
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for *_, future in batch:
+                if not future.done():
+                    future.set_result(None)
 
     async def by_remote_id(self, transport: str, remote_id: str) -> MessageIdMapping | None:
         row = await self._store.fetch_one(
@@ -121,3 +145,33 @@ def _mapping(row: Any) -> MessageIdMapping:
     return MessageIdMapping(
         transport, user_jid, contact, direction, xmpp_id, remote_id, thread, body or ""
     )
+
+
+def _insert(
+    chunk: list[tuple[MessageIdMapping, float, asyncio.Future[None]]],
+) -> tuple[str, dict[str, Any]]:
+    """One multi-row INSERT of ``chunk``'s maps, with its parameters."""
+    values = []
+    params: dict[str, Any] = {}
+    for n, (mapping, created_at, _) in enumerate(chunk):
+        names = [f"{column}{n}" for column in ("t", "u", "c", "d", "x", "r", "h", "b", "a")]
+        values.append("(" + ", ".join(":" + name for name in names) + ")")
+        params.update(
+            zip(
+                names,
+                (
+                    mapping.transport,
+                    mapping.user_jid,
+                    mapping.contact,
+                    mapping.direction,
+                    mapping.xmpp_id,
+                    mapping.remote_id,
+                    mapping.thread,
+                    mapping.body[:BODY_CHARS],
+                    created_at,
+                ),
+                strict=True,
+            )
+        )
+    statement = f"INSERT INTO message_ids ({_COLUMNS}, created_at) VALUES {', '.join(values)}"
+    return statement, params

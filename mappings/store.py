@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from mappings.contacts import Contacts
 from mappings.inbound import InboundQueue
-from mappings.message_id_batches import BatchedMessageIds
+from mappings.message_ids import MessageIds
 from mappings.outbox import Outbox
 from mappings.reactions import Reactions
 from mappings.registrations import Registrations
@@ -66,7 +66,7 @@ class Store:
         self.contacts = Contacts(self)
         self.outbox = Outbox(self)
         self.inbound = InboundQueue(self)
-        self.message_ids = BatchedMessageIds(self)
+        self.message_ids = MessageIds(self)
         self.reactions = Reactions(self)
         self.settings = UserSettings(self)
 

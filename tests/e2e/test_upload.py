@@ -90,18 +90,25 @@ def oob(message: Any) -> tuple[str, str]:
     return x.findtext("{jabber:x:oob}url", ""), x.findtext("{jabber:x:oob}desc", "")
 
 
+async def received_picture(world_: Any, message_id: str) -> tuple[Any, str, str]:
+    """Juliet mails Alice the picture; the message Alice gets, its OOB URL and description."""
+    _gateway, alice, smtp_port = world_
+    await send_mail(smtp_port, mail_with_picture(message_id))
+    message = await alice.expect_message(from_=JULIET_JID, timeout=20)
+    return (message, *oob(message))
+
+
+@pytest.mark.parametrize(
+    "configured",
+    [pytest.param({}, id="found-by-disco"), pytest.param({"upload_service": UPLOAD}, id="named")],
+)
 async def test_an_attachment_goes_to_the_users_upload_service(
-    tmp_path: Path, make_prosody: MakeProsody, xmpp_client: ConnectXmpp
+    tmp_path: Path, make_prosody: MakeProsody, xmpp_client: ConnectXmpp, configured: dict[str, str]
 ) -> None:
     http_port = free_port()
-    async with world(tmp_path, make_prosody, xmpp_client, file_share([MAIL]), http_port) as (
-        _gateway,
-        alice,
-        smtp_port,
-    ):
-        await send_mail(smtp_port, mail_with_picture("<pic-1@capulet.lit>"))
-        message = await alice.expect_message(from_=JULIET_JID, timeout=20)
-        url, desc = oob(message)
+    extra = file_share([MAIL])
+    async with world(tmp_path, make_prosody, xmpp_client, extra, http_port, **configured) as w:
+        message, url, desc = await received_picture(w, "<pic-1@capulet.lit>")
         assert url.startswith(f"http://127.0.0.1:{http_port}/file_share/"), url
         assert url.endswith("/balcony.png")
         assert desc == "balcony.png (10 kB)"
@@ -109,50 +116,20 @@ async def test_an_attachment_goes_to_the_users_upload_service(
         assert await fetch(url) == (200, PICTURE)
 
 
-async def test_a_named_upload_service_is_used_as_configured(
-    tmp_path: Path, make_prosody: MakeProsody, xmpp_client: ConnectXmpp
-) -> None:
-    http_port = free_port()
-    extra = file_share([MAIL])
-    async with world(
-        tmp_path, make_prosody, xmpp_client, extra, http_port, upload_service=UPLOAD
-    ) as (
-        _gateway,
-        alice,
-        smtp_port,
-    ):
-        await send_mail(smtp_port, mail_with_picture("<pic-2@capulet.lit>"))
-        message = await alice.expect_message(from_=JULIET_JID, timeout=20)
-        url, _ = oob(message)
-        assert url.startswith(f"http://127.0.0.1:{http_port}/file_share/"), url
-        assert await fetch(url) == (200, PICTURE)
-
-
 @pytest.mark.parametrize(
     "extra",
     [
         pytest.param("", id="no-upload-service"),
-        pytest.param(None, id="service-refuses-the-component"),
-        pytest.param("too-small", id="file-over-the-service-limit"),
+        pytest.param(file_share(["someone-else.example.org"]), id="service-refuses-the-component"),
+        pytest.param(file_share([MAIL], size_limit=1000), id="file-over-the-service-limit"),
     ],
 )
 async def test_otherwise_media_serves_it_under_its_name(
-    tmp_path: Path, make_prosody: MakeProsody, xmpp_client: ConnectXmpp, extra: str | None
+    tmp_path: Path, make_prosody: MakeProsody, xmpp_client: ConnectXmpp, extra: str
 ) -> None:
-    http_port = free_port()
-    config = {
-        "": "",
-        None: file_share(["someone-else.example.org"]),
-        "too-small": file_share([MAIL], size_limit=1000),
-    }[extra]
-    async with world(tmp_path, make_prosody, xmpp_client, config, http_port) as (
-        gateway,
-        alice,
-        smtp_port,
-    ):
-        await send_mail(smtp_port, mail_with_picture("<pic-3@capulet.lit>"))
-        message = await alice.expect_message(from_=JULIET_JID, timeout=20)
-        url, desc = oob(message)
+    async with world(tmp_path, make_prosody, xmpp_client, extra, free_port()) as w:
+        _message, url, desc = await received_picture(w, "<pic-3@capulet.lit>")
+        gateway = w[0]
         assert url.startswith(f"{gateway.base_url}/media/") and url.endswith("/balcony.png"), url
         assert desc == "balcony.png (10 kB)"
         assert await fetch(url) == (200, PICTURE)
