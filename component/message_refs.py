@@ -29,6 +29,7 @@ NS_REACTIONS = "urn:xmpp:reactions:0"
 NS_REPLY = "urn:xmpp:reply:0"
 NS_FALLBACK = "urn:xmpp:fallback:0"
 NS_HINTS = "urn:xmpp:hints"
+NS_OOB = "jabber:x:oob"
 
 #: What a contact JID and the gateway say they understand (disco#info).
 FEATURES = (NS_CORRECT, NS_RETRACT, NS_REACTIONS, NS_REPLY, NS_FALLBACK)
@@ -44,6 +45,18 @@ MAX_ID_CHARS = 256
 RETRACTION_FALLBACK = (
     "This person attempted to retract a previous message, but it's unsupported by your client."
 )
+
+
+def shared_link(message: ET.Element, body: str) -> str:
+    """The body, or, for a file shared with no body, the file's link (XEP-0066 ``<url/>``).
+
+    Clients put the link in the body too (Conversations, Gajim, Dino), and a network that
+    carries text shows that; a client that sends the OOB element alone must not be dropped
+    on those networks, so its link becomes the body it did not send.
+    """
+    if body:
+        return body
+    return (message.findtext(f"{{{NS_OOB}}}x/{{{NS_OOB}}}url") or "").strip()
 
 
 def refers_of(message: ET.Element, body: str) -> tuple[str, Refers | None]:
@@ -174,9 +187,9 @@ def with_refers(stanza: ET.Element, refers: Refers | None, body: str) -> str:
 
 
 class BodilessRefers(MatcherBase):
-    """Reactions and retractions sent without a body: slixmpp raises its "message" event only
-    for messages with one, so these need a handler of their own (with a body, the message
-    handler takes them, and this one must not take them twice)."""
+    """Reactions, retractions and shared files sent without a body: slixmpp raises its
+    "message" event only for messages with one, so these need a handler of their own (with a
+    body, the message handler takes them, and this one must not take them twice)."""
 
     def match(self, xml: StanzaBase) -> bool:
         if not isinstance(xml, Message) or xml["body"]:
@@ -186,4 +199,5 @@ class BodilessRefers(MatcherBase):
             element.find(f"{{{NS_REACTIONS}}}reactions") is not None
             or element.find(f"{{{NS_RETRACT}}}retract") is not None
             or element.find(f"{{{NS_FASTEN}}}apply-to") is not None
+            or element.find(f"{{{NS_OOB}}}x") is not None
         )

@@ -28,7 +28,7 @@ from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import StanzaBase
 
 from component import chat_states, room_admin, room_occupants, room_queries, room_render
-from component.message_refs import refers_of
+from component.message_refs import refers_of, shared_link
 from component.room_directory import RoomDirectory
 from component.room_history import HistoryHold, HistoryLimit, parse_limit
 from component.room_invites import Invitations, is_invitation
@@ -192,7 +192,7 @@ class MucRouter:
             return True
         sender = str(msg["from"])
         nick = msg["to"].resource
-        body, refers = refers_of(msg.xml, msg["body"])
+        body, refers = refers_of(msg.xml, shared_link(msg.xml, msg["body"]))
         try:
             if nick:
                 if body or refers:

@@ -25,7 +25,7 @@ from component.commands import ContactCommands
 from component.core_commands import core_commands
 from component.goodbye import ContactsShown
 from component.message_refs import FEATURES as MESSAGE_REF_FEATURES
-from component.message_refs import BodilessRefers, refers_of
+from component.message_refs import BodilessRefers, refers_of, shared_link
 from component.occupancy import RoomOccupancy
 from component.ordering import InArrivalOrder
 from component.outgoing import OutgoingStream
@@ -264,7 +264,7 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
             return
         if self.muc is not None and await self.muc.handle_message(msg):
             return
-        body, refers = refers_of(msg.xml, msg["body"])
+        body, refers = refers_of(msg.xml, shared_link(msg.xml, msg["body"]))
         oob_url = msg["oob"]["url"] if msg.get_plugin("oob", check=True) is not None else ""
         if not body and not oob_url and refers is None:
             return  # chat states, receipts, markers: nothing to carry

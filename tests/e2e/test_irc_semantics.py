@@ -217,6 +217,28 @@ async def test_an_irc_substitution_corrects_the_line_before_it(world: World) -> 
     await alice.expect_message(from_=f"{ROOM}/bob", body="s/nowhere/else/")
 
 
+async def test_a_shared_file_is_its_link_once(world: World) -> None:
+    """A file shared through the upload service (XEP-0363) arrives as its link with an OOB
+    element whose URL is the body, as Conversations and Gajim send it: IRC gets the link as
+    text, once. A client that sends only the OOB element, with no body, still gets it said."""
+    bob, alice = await bob_in(world)
+    url = "https://upload.example.org/abc123/holiday%20photo.jpg"
+    alice.send_raw(
+        f"<message type='groupchat' to='{ROOM}' id='f1'><body>{url}</body>"
+        f"<x xmlns='jabber:x:oob'><url>{url}</url></x></message>"
+    )
+    await bob.expect(rf"^:alice!\S+ PRIVMSG #test :{url}$")
+    other = "https://upload.example.org/def456/notes.pdf"
+    alice.send_raw(
+        f"<message type='groupchat' to='{ROOM}' id='f2'>"
+        f"<x xmlns='jabber:x:oob'><url>{other}</url></x></message>"
+    )
+    await bob.expect(rf"^:alice!\S+ PRIVMSG #test :{other}$")
+    alice.send_message(ROOM, "after the files", mtype="groupchat")
+    nxt = await bob.expect(r" PRIVMSG #test :")
+    assert nxt.endswith(":after the files"), nxt  # each link said once, nothing more
+
+
 # -- private messages ---------------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ import pytest
 from slixmpp import Message
 from support.fixture_types import ConnectXmpp, MakeProsody
 from support.gateway import GatewayProcess
-from support.hook_endpoint import Reply, ScriptedEndpoint, alertmanager_payload
+from support.hook_endpoint import Reply, ScriptedEndpoint, alertmanager_payload, grafana_payload
 from support.prosody import Prosody
 from support.xmpp_client import XmppClient
 
@@ -141,6 +141,26 @@ async def test_each_kind_of_message_reaches_the_endpoint_typed_and_valid(
     assert posts[4]["body"] == ""
 
 
+async def test_a_shared_file_reaches_the_endpoint_as_its_link(
+    world: Any, endpoint: ScriptedEndpoint
+) -> None:
+    """A file shared through the upload service is its link in ``body``: as Conversations
+    sends it (the link in the body too), and as a client that sends the OOB element alone."""
+    _prosody, _gateway, alice, _http = world
+    url = "https://upload.example.org/k3y/build%20log.txt"
+    send(alice, f"<body>{url}</body><x xmlns='jabber:x:oob'><url>{url}</url></x>")
+    other = "https://upload.example.org/k4y/trace.png"
+    send(alice, f"<x xmlns='jabber:x:oob'><url>{other}</url></x>")
+    received = await endpoint.wait_for(2)
+    for request in received:
+        assert request.signature_ok
+        jsonschema.validate(request.json, SCHEMA)
+    assert [(r.json["type"], r.json["body"]) for r in received] == [
+        ("message", url),
+        ("message", other),
+    ]
+
+
 async def test_a_reaction_to_a_hooks_own_post_names_that_post(
     world: Any, endpoint: ScriptedEndpoint
 ) -> None:
@@ -220,6 +240,17 @@ async def test_an_alert_group_corrects_its_first_message_until_it_resolves(world
     assert (await post(http, "alerts", firing))[0] == 202
     news = await alice.expect_message(from_=ALERTS, contains="[FIRING] HighCPU")
     assert replaced(news) is None
+
+
+async def test_a_grafana_alert_corrects_its_first_message_until_it_resolves(world: Any) -> None:
+    """Grafana's unified alerting posts carry a ``groupKey`` as Alertmanager's do."""
+    _prosody, _gateway, alice, http = world
+    assert (await post(http, "alerts", grafana_payload("firing", "DiskFull", "91%")))[0] == 202
+    first = await alice.expect_message(from_=ALERTS, contains="DiskFull")
+    assert replaced(first) is None
+    assert (await post(http, "alerts", grafana_payload("resolved", "DiskFull", "40%")))[0] == 202
+    done = await alice.expect_message(from_=ALERTS, contains="40%")
+    assert replaced(done) == first["id"]
 
 
 async def test_a_hook_without_update_alerts_adds_a_message_each_time(world: Any) -> None:

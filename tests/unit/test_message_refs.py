@@ -13,6 +13,7 @@ from component.message_refs import (
     RETRACTION_FALLBACK,
     refers_of,
     refers_parts,
+    shared_link,
 )
 from component.render import message_xml
 from transports.events import InboundMessage, Refers
@@ -49,6 +50,15 @@ def test_a_retraction_of_xep_0424_1_and_of_its_fastening_form() -> None:
         "<retract xmlns='urn:xmpp:message-retract:0'/></apply-to>"
     )
     assert read(old) == ("", Refers("retraction", "m-3"))
+
+
+def test_a_file_shared_without_a_body_is_its_link() -> None:
+    oob = "<x xmlns='jabber:x:oob'><url> https://up.example.org/a/b.jpg </url></x>"
+    assert shared_link(stanza(oob), "") == "https://up.example.org/a/b.jpg"
+    # With a body (the usual form: the link again), the body stays what the client wrote.
+    assert shared_link(stanza(f"<body>look</body>{oob}"), "look") == "look"
+    assert shared_link(stanza("<x xmlns='jabber:x:oob'/>"), "") == ""
+    assert shared_link(stanza("<active xmlns='http://jabber.org/protocol/chatstates'/>"), "") == ""
 
 
 def test_reactions_are_the_whole_set_without_repeats_or_blanks() -> None:
