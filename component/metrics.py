@@ -122,6 +122,20 @@ class Metrics:
             ["table"],
             registry=r,
         )
+        # Said at 0 from the start for every transport, as the gauges are: a series that
+        # appears only at its first event makes rate() and alerts on it blind until then.
+        per_transport = (
+            self.reconnects,
+            self.inbound_delivered,
+            self.inbound_duplicates,
+            self.inbound_set_aside,
+            self.outbox_delivered,
+            self.outbox_retries,
+            self.outbox_failed,
+        )
+        for transport in transports:
+            for counter in per_transport:
+                counter.labels(transport.name)
 
     async def read(self, store: Store) -> None:
         """Read what the next scrape says of the store; call it right before the scrape."""

@@ -56,6 +56,24 @@ async def test_every_state_of_every_transport_is_said_before_any_message(store: 
         assert waiting == 0
 
 
+async def test_every_counter_of_every_transport_is_said_at_zero_before_any_event(
+    store: Store,
+) -> None:
+    metrics = Metrics([SMS, SimpleNamespace(name="email")])  # type: ignore[list-item]
+    counters = (
+        "portway_component_reconnects_total",
+        "portway_inbound_delivered_total",
+        "portway_inbound_duplicates_total",
+        "portway_inbound_set_aside_total",
+        "portway_outbox_delivered_total",
+        "portway_outbox_retries_total",
+        "portway_outbox_failed_total",
+    )
+    for transport in ("sms", "email"):
+        for name in counters:
+            assert await scrape(metrics, store, name, transport=transport) == 0, (transport, name)
+
+
 async def test_set_aside_events_are_counted_until_retried(store: Store) -> None:
     metrics = Metrics([SMS])  # type: ignore[list-item]
     await store.inbound.put("sms", "a@example.org", {}, dedup_key="k")
