@@ -39,6 +39,10 @@ class OutboxWorker:
         self.host = host
         self.policy = transport.retry_policy or DEFAULT_POLICY
         self.lease_seconds = transport.settings.outbox_lease_seconds
+        #: Retries since the last delivery. A relay that is down fails every queued item on
+        #: every round: the first failure and the recovery are logged, each retry in between
+        #: only at DEBUG, so that an outage is two lines, not thousands.
+        self.retries_since_delivery = 0
 
     async def run(self) -> None:
         store = self.host.store
@@ -81,14 +85,17 @@ class OutboxWorker:
                 await self._fail(item, message, f"gave up retrying: {retry.reason}")
                 return
             delay = retry.after_seconds or self.policy.delay(item.attempts)
-            log.info(
-                "%s: outbox item %s attempt %s failed (%s); retrying in %.0fs",
+            log.log(
+                logging.DEBUG if self.retries_since_delivery else logging.WARNING,
+                "%s: outbox item %s attempt %s failed (%s); retrying in %.0fs%s",
                 self.transport.name,
                 item.id,
                 item.attempts,
                 retry.reason,
                 delay,
+                "" if self.retries_since_delivery else " (further retries are logged at DEBUG)",
             )
+            self.retries_since_delivery += 1
             await store.outbox.retry_later(item.id, retry.reason, time.time() + delay)
             self.host.metrics.outbox_retries.labels(self.transport.name).inc()
             return
@@ -101,6 +108,13 @@ class OutboxWorker:
             await store.outbox.retry_later(item.id, f"internal error: {exc}", time.time() + delay)
             return
         await store.outbox.mark_delivered(item.id, result.remote_id)
+        if self.retries_since_delivery:
+            log.info(
+                "%s: delivering again, after %s retries",
+                self.transport.name,
+                self.retries_since_delivery,
+            )
+            self.retries_since_delivery = 0
         self.host.metrics.outbox_delivered.labels(self.transport.name).inc()
         self.host.metrics.delivery_seconds.labels(self.transport.name, "out").observe(
             max(0.0, time.time() - item.created_at)

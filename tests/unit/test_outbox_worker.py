@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -138,6 +139,24 @@ async def test_temporary_failure_is_retried_later_then_delivered(store: Store) -
     await attempt_due(worker, store)
     done = await store.outbox.get(item_id)
     assert done is not None and done.state == DELIVERED and done.attempts == 2
+
+
+async def test_an_outage_is_logged_when_it_begins_and_ends_not_at_each_retry(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    host = RecordingHost(store)
+    outcomes: list[Any] = [RetryLater("relay down")] * 6 + [Delivered()] * 3
+    worker = OutboxWorker(ScriptedTransport(outcomes), host)  # type: ignore[arg-type]
+    for n in range(3):  # three conversations, attempted side by side
+        await enqueue(store, dataclasses.replace(MESSAGE, contact=f"bob{n}"))
+    caplog.set_level(logging.INFO, logger="component.outbox_worker")
+    for _ in range(3):  # two rounds of failures for three items, then the relay is back
+        await attempt_due(worker, store)
+        await store.execute("UPDATE outbox SET next_attempt_at = 0")
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert len(said) == 2, said
+    assert said[0][0] == "WARNING" and "relay down" in said[0][1]
+    assert said[1] == ("INFO", "scripted: delivering again, after 6 retries")
 
 
 async def test_retry_after_is_honoured(store: Store) -> None:
