@@ -62,12 +62,13 @@ def recording(name, globals=None, locals=None, fromlist=(), level=0):
             stack[-1][2] += added
 builtins.__import__ = recording
 sys.argv = ["portway", "run", "-c", sys.argv[1]]
-import threading, time
-def dump():
+import os, threading, time
+def dump():  # whole files only: the bench may read it at any moment
     while True:
         time.sleep(0.5)
-        with open(OUT, "w") as f:
-            json.dump({"own": own, "rss": rss()}, f)
+        with open(OUT + ".new", "w") as f:
+            json.dump({"own": dict(own), "rss": rss()}, f)
+        os.replace(OUT + ".new", OUT)
 threading.Thread(target=dump, daemon=True).start()
 from component.cli import main
 sys.exit(main())

@@ -15,8 +15,6 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
-
 if TYPE_CHECKING:
     from mappings.store import Store
 
@@ -184,7 +182,7 @@ class RoomArchive:
                 batch, self._pending = self._pending, []
                 try:
                     async with self._store.transaction() as conn:
-                        await conn.execute(text(_INSERT), batch)
+                        await conn.execute(_INSERT, batch)
                 except Exception:
                     # The lines were delivered already; only their history is lost.
                     log.exception("could not archive %d room lines", len(batch))

@@ -12,9 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import IntegrityError
-
 from mappings.codec import dumps, loads
+from mappings.sql import IntegrityError
 
 if TYPE_CHECKING:
     from mappings.store import Store

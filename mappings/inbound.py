@@ -17,10 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.exc import IntegrityError
-
 from mappings.codec import dumps, loads
+from mappings.sql import IntegrityError
 
 if TYPE_CHECKING:
     from mappings.store import Store
@@ -61,11 +59,9 @@ class InboundQueue:
             async with self._store.transaction() as conn:
                 row = (
                     await conn.execute(
-                        text(
-                            "INSERT INTO inbound (transport, user_jid, dedup_key, event, state,"
-                            " created_at, delivered_at) VALUES (:transport, :user_jid,"
-                            " :dedup_key, :event, :state, :now, :delivered_at) RETURNING id"
-                        ),
+                        "INSERT INTO inbound (transport, user_jid, dedup_key, event, state,"
+                        " created_at, delivered_at) VALUES (:transport, :user_jid,"
+                        " :dedup_key, :event, :state, :now, :delivered_at) RETURNING id",
                         {
                             "transport": transport,
                             "user_jid": user_jid,
@@ -196,11 +192,23 @@ class InboundQueue:
 
     async def await_confirmation(self, event_ids: list[int], confirm_id: str) -> None:
         """Tie claimed events to the id of the ping that will confirm them."""
-        statement = text("UPDATE inbound SET confirm_id = :confirm_id WHERE id IN :ids").bindparams(
-            bindparam("ids", expanding=True)
+        if not event_ids:
+            return
+        if self._store.is_postgres:
+            # one statement (and so one prepared statement) for any number of ids
+            await self._store.execute(
+                "UPDATE inbound SET confirm_id = :confirm_id WHERE id = ANY(:ids)",
+                confirm_id=confirm_id,
+                ids=event_ids,
+            )
+            return
+        ids = {f"i{n}": event_id for n, event_id in enumerate(event_ids)}
+        await self._store.execute(
+            "UPDATE inbound SET confirm_id = :confirm_id"
+            f" WHERE id IN ({', '.join(':' + name for name in ids)})",
+            confirm_id=confirm_id,
+            **ids,
         )
-        async with self._store.transaction() as conn:
-            await conn.execute(statement, {"confirm_id": confirm_id, "ids": event_ids})
 
     async def unconfirmed(self, confirm_id: str) -> int:
         """How many events tied to this ping are still waiting for its answer."""

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import IntegrityError
+from mappings.sql import IntegrityError
 
 if TYPE_CHECKING:
     from mappings.store import Store

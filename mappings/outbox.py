@@ -13,10 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
-
 from mappings.codec import dumps, loads
+from mappings.sql import IntegrityError
 
 if TYPE_CHECKING:
     from mappings.store import Store
@@ -112,23 +110,21 @@ class Outbox:
                     # and the bound below must see the user's other messages. So one user's
                     # messages to a transport are stored one at a time.
                     await conn.execute(
-                        text("SELECT pg_advisory_xact_lock(hashtextextended(:user, 0))"),
+                        "SELECT pg_advisory_xact_lock(hashtextextended(:user, 0))",
                         {"user": f"{transport}|{user_jid}"},
                     )
                 # The bound is checked in the statement that inserts, so that messages
                 # arriving together cannot all pass it before any is stored.
                 row = (
                     await conn.execute(
-                        text(
-                            "INSERT INTO outbox (transport, user_jid, contact, xmpp_id, dedup_key,"
-                            " payload, state, attempts, next_attempt_at, created_at, updated_at)"
-                            " SELECT :transport, :user_jid, :contact, :xmpp_id, :dedup_key,"
-                            " :payload, :state, 0, :now, :now, :now"
-                            " WHERE (SELECT count(*) FROM outbox WHERE transport = :transport"
-                            " AND user_jid = :user_jid AND state IN (:state, :sending))"
-                            " < :max_waiting"
-                            f" RETURNING {_COLUMNS}"
-                        ),
+                        "INSERT INTO outbox (transport, user_jid, contact, xmpp_id, dedup_key,"
+                        " payload, state, attempts, next_attempt_at, created_at, updated_at)"
+                        " SELECT :transport, :user_jid, :contact, :xmpp_id, :dedup_key,"
+                        " :payload, :state, 0, :now, :now, :now"
+                        " WHERE (SELECT count(*) FROM outbox WHERE transport = :transport"
+                        " AND user_jid = :user_jid AND state IN (:state, :sending))"
+                        " < :max_waiting"
+                        f" RETURNING {_COLUMNS}",
                         {
                             "transport": transport,
                             "user_jid": user_jid,

@@ -11,10 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
-
 from mappings.codec import dumps, loads
+from mappings.sql import IntegrityError
 
 if TYPE_CHECKING:
     from mappings.store import Store
@@ -85,17 +83,13 @@ class Registrations:
         try:
             async with self._store.transaction() as conn:
                 await conn.execute(
-                    text(
-                        "DELETE FROM registrations "
-                        "WHERE transport = :transport AND user_jid = :user_jid"
-                    ),
+                    "DELETE FROM registrations "
+                    "WHERE transport = :transport AND user_jid = :user_jid",
                     params,
                 )
                 await conn.execute(
-                    text(
-                        "INSERT INTO registrations (transport, user_jid, address, data, created_at)"
-                        " VALUES (:transport, :user_jid, :address, :data, :created_at)"
-                    ),
+                    "INSERT INTO registrations (transport, user_jid, address, data, created_at)"
+                    " VALUES (:transport, :user_jid, :address, :data, :created_at)",
                     params,
                 )
         except IntegrityError:
@@ -120,27 +114,20 @@ class Registrations:
             params = {"transport": transport, "user_jid": user_jid}
             for table in ("contacts", "message_ids", "reactions", "user_settings", "inbound"):
                 await conn.execute(
-                    text(
-                        f"DELETE FROM {table} WHERE transport = :transport AND user_jid = :user_jid"
-                    ),
+                    f"DELETE FROM {table} WHERE transport = :transport AND user_jid = :user_jid",
                     params,
                 )
             await conn.execute(
-                text(
-                    "UPDATE outbox SET state = 'failed', last_error = 'unregistered' "
-                    "WHERE transport = :transport AND user_jid = :user_jid "
-                    "AND state IN ('pending', 'sending')"
-                ),
+                "UPDATE outbox SET state = 'failed', last_error = 'unregistered' "
+                "WHERE transport = :transport AND user_jid = :user_jid "
+                "AND state IN ('pending', 'sending')",
                 params,
             )
             result = await conn.execute(
-                text(
-                    "DELETE FROM registrations"
-                    " WHERE transport = :transport AND user_jid = :user_jid"
-                ),
+                "DELETE FROM registrations WHERE transport = :transport AND user_jid = :user_jid",
                 params,
             )
-            removed = int(result.rowcount or 0)
+            removed = result.rowcount
         return removed > 0
 
 

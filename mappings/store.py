@@ -1,24 +1,22 @@
 """One small store API over SQLite (default) and PostgreSQL.
 
-The SQL is written once, with named parameters, and SQLAlchemy's async engine carries it to
-aiosqlite or asyncpg. The few places where the two dialects differ (key columns, row locking)
-are spelled out here rather than hidden behind an ORM, so a reader can see what runs.
+The SQL is written once, with named parameters, and goes to aiosqlite or asyncpg as it is
+(asyncpg's ``$n`` are numbered for it, see :mod:`mappings.postgres_db`). The few places where
+the two dialects differ (key columns, row locking) are spelled out here rather than hidden
+behind an ORM, so a reader can see what runs. (SQLAlchemy carried the SQL before; it was 17
+MiB of the gateway's memory and a third of a second of its start, for a translation this
+small.)
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import stat
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
-from functools import lru_cache
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, suppress
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import TextClause, event, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from typing import Any, Protocol
 
 from mappings.contacts import Contacts
 from mappings.inbound import InboundQueue
@@ -28,40 +26,52 @@ from mappings.reactions import Reactions
 from mappings.registrations import Registrations
 from mappings.schema import CORE_MIGRATIONS
 from mappings.settings import UserSettings
+from mappings.sql import Connection, IntegrityError, Params, Result, Row, StoreError
+
+__all__ = ["IntegrityError", "Store", "StoreError"]
 
 log = logging.getLogger(__name__)
 
 #: SQLite's companions of the database file; it creates them with the database file's mode.
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+SQLITE_PREFIX = "sqlite:///"
+POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 
 
-@lru_cache(maxsize=1024)
-def parsed(statement: str) -> TextClause:
-    """SQL text, parsed once per distinct statement: ``text()`` scans each statement for its
-    parameters, which was a visible cost on the hot paths; the statements are a fixed set."""
-    return text(statement)
+class Database(Protocol):
+    """A driver's side of the store: :mod:`mappings.sqlite_db` or :mod:`mappings.postgres_db`."""
+
+    dialect: str
+
+    async def run(self, sql: str, params: Params) -> Result: ...
+
+    async def commit_rows(self, statements: Sequence[tuple[str, Params]]) -> list[list[Row]]: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Connection]: ...
+
+    async def close(self) -> None: ...
 
 
-class StoreError(Exception):
-    """The database URL or the database itself cannot be used."""
+async def _connect(url: str) -> Database:
+    """The database ``url`` (a supported one) names; its driver is imported only now, so the
+    other one's never is."""
+    if url.startswith(SQLITE_PREFIX):
+        from mappings.sqlite_db import SqliteDatabase
 
+        return await SqliteDatabase.open(url.removeprefix(SQLITE_PREFIX))
+    from mappings.postgres_db import PostgresDatabase
 
-def engine_url(url: str) -> str:
-    """Map the config's ``sqlite:///…`` / ``postgresql://…`` to SQLAlchemy's async drivers."""
-    if url.startswith("sqlite:///"):
-        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url.removeprefix(prefix)
-    raise StoreError(f"unsupported database URL (use sqlite:/// or postgresql://): {url!r}")
+    return await PostgresDatabase.open(url)
 
 
 class Store:
     """The gateway's persistent state, shared by the component and every transport."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
+    def __init__(self, database: Database, url: str) -> None:
+        self._database = database
+        #: The URL the store was opened with (credentials included: never log it).
+        self.url = url
+        self.dialect = database.dialect
         self.registrations = Registrations(self)
         self.contacts = Contacts(self)
         self.outbox = Outbox(self)
@@ -73,29 +83,25 @@ class Store:
     @classmethod
     async def open(cls, url: str) -> Store:
         """Connect and bring the core schema up to date."""
-        target = engine_url(url)
-        if target.startswith("sqlite"):
-            path = Path(target.removeprefix("sqlite+aiosqlite:///"))
-            if str(path) != ":memory:":
-                _private_database_file(path)
-            # One connection: SQLite serialises writers anyway, and this avoids "database is
-            # locked" between our own connections.
-            engine = create_async_engine(
-                target, pool_size=1, max_overflow=0, pool_reset_on_return=None
-            )
-            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        else:
-            engine = create_async_engine(target, pool_size=10, max_overflow=10)
-        store = cls(engine)
+        if url.startswith(SQLITE_PREFIX):
+            path = url.removeprefix(SQLITE_PREFIX)
+            if path != ":memory:":
+                _private_database_file(Path(path))
+        elif not url.startswith(POSTGRES_PREFIXES):
+            raise StoreError(f"unsupported database URL (use sqlite:/// or postgresql://): {url!r}")
+        database: Database | None = None
         try:
+            database = await _connect(url)
+            store = cls(database, url)
             await store.migrate("core", CORE_MIGRATIONS)
         except Exception as exc:
-            await engine.dispose()
+            if database is not None:
+                await database.close()
             raise StoreError(f"cannot open the database {_redact(url)}: {exc}") from exc
         return store
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        await self._database.close()
 
     @property
     def is_postgres(self) -> bool:
@@ -114,16 +120,14 @@ class Store:
         """
         async with self.transaction() as conn:
             if self.is_postgres:
-                await conn.execute(text("SELECT pg_advisory_xact_lock(7106500)"))
+                await conn.execute("SELECT pg_advisory_xact_lock(7106500)")
             await conn.execute(
-                text(
-                    "CREATE TABLE IF NOT EXISTS portway_schema "
-                    "(name TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-                )
+                "CREATE TABLE IF NOT EXISTS portway_schema "
+                "(name TEXT PRIMARY KEY, version INTEGER NOT NULL)"
             )
             row = (
                 await conn.execute(
-                    text("SELECT version FROM portway_schema WHERE name = :name"), {"name": name}
+                    "SELECT version FROM portway_schema WHERE name = :name", {"name": name}
                 )
             ).first()
             current = row[0] if row else 0
@@ -135,105 +139,47 @@ class Store:
             for script in migrations[current:]:
                 for statement in script.split(";"):
                     if statement.strip():
-                        await conn.execute(text(self.ddl(statement)))
+                        await conn.execute(self.ddl(statement))
             if row is None:
                 await conn.execute(
-                    text("INSERT INTO portway_schema (name, version) VALUES (:name, :version)"),
+                    "INSERT INTO portway_schema (name, version) VALUES (:name, :version)",
                     {"name": name, "version": len(migrations)},
                 )
             else:
                 await conn.execute(
-                    text("UPDATE portway_schema SET version = :version WHERE name = :name"),
+                    "UPDATE portway_schema SET version = :version WHERE name = :name",
                     {"name": name, "version": len(migrations)},
                 )
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as conn:
-            yield conn
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
+        """A connection whose statements commit together as the block ends, or not at all
+        if it raises.
 
-    @asynccontextmanager
-    async def _one_statement(self) -> AsyncIterator[AsyncConnection]:
-        """A connection to run one statement on, committed as it ends.
-
-        On PostgreSQL in autocommit, where one statement is its own transaction: BEGIN and
-        COMMIT around it would be two more round trips, and they were two thirds of what the
-        gateway sent the server. (On SQLite, switching a connection to autocommit and back
-        costs more hops to aiosqlite's thread than the commit it saves.)
+        On SQLite the store's one connection is the block's alone until it ends, so the
+        block must not call the store's own methods (they would wait for it forever).
         """
-        if not self.is_postgres:
-            async with self.transaction() as conn:
-                yield conn
-            return
-        async with self.engine.connect() as conn:
-            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return self._database.transaction()
 
-    async def commit_rows(
-        self, statements: Sequence[tuple[str, dict[str, Any]]]
-    ) -> list[list[Any]]:
+    async def commit_rows(self, statements: Sequence[tuple[str, Params]]) -> list[list[Row]]:
         """Run ``statements`` in one transaction of their own and commit it; the rows each
         returned. Nothing is committed if one fails.
 
-        For the group commits of the hot paths. On SQLite the whole transaction is one hop to
-        aiosqlite's thread: through SQLAlchemy it takes one hop per statement and one for the
-        commit, and under load each hop (a thread switch, and the GIL handed back and forth)
-        cost several times what SQLite spends on the work itself.
+        For the group commits of the hot paths. On SQLite the whole transaction is one hop
+        to aiosqlite's thread: one hop per statement and one for the commit would cost, under
+        load, several times what SQLite spends on the work itself.
         """
-        if self.is_postgres:
-            results: list[list[Any]] = []
-            single = len(statements) == 1
-            async with self._one_statement() if single else self.transaction() as conn:
-                for sql, params in statements:
-                    result = await conn.execute(parsed(sql), params)
-                    results.append(list(result.fetchall()) if result.returns_rows else [])
-            return results
-        async with self.engine.connect() as conn:  # the pool's one connection, ours alone
-            raw = await conn.get_raw_connection()
-            driver = raw.driver_connection
-            assert driver is not None
-            # aiosqlite runs one callable at a time in its thread (SQLAlchemy's own adapter
-            # hands it callables the same way)
-            committed: list[list[Any]] = await driver._execute(
-                _commit_rows, driver._conn, statements
-            )
-            return committed
+        return await self._database.commit_rows(statements)
 
     async def execute(self, sql: str, **params: Any) -> int:
         """Run one statement in its own transaction; return the affected row count."""
-        async with self._one_statement() as conn:
-            result = await conn.execute(parsed(sql), params)
-            return int(result.rowcount or 0)
+        return (await self._database.run(sql, params)).rowcount
 
-    async def fetch_all(self, sql: str, **params: Any) -> list[Any]:
-        """All rows, each indexable by column position."""
-        async with self._one_statement() as conn:
-            return list((await conn.execute(parsed(sql), params)).fetchall())
+    async def fetch_all(self, sql: str, **params: Any) -> list[Row]:
+        """All rows, each a tuple indexed by column position."""
+        return (await self._database.run(sql, params)).rows
 
-    async def fetch_one(self, sql: str, **params: Any) -> Any | None:
-        async with self._one_statement() as conn:
-            return (await conn.execute(parsed(sql), params)).first()
-
-
-def _commit_rows(
-    connection: sqlite3.Connection, statements: Sequence[tuple[str, dict[str, Any]]]
-) -> list[list[Any]]:
-    """:meth:`Store.commit_rows` inside aiosqlite's thread."""
-    try:
-        results = [connection.execute(sql, params).fetchall() for sql, params in statements]
-    except BaseException:
-        connection.rollback()
-        raise
-    connection.commit()
-    return results
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+    async def fetch_one(self, sql: str, **params: Any) -> Row | None:
+        return (await self._database.run(sql, params)).first()
 
 
 def _private_database_file(path: Path) -> None:

@@ -3,6 +3,7 @@
 The ``twilio`` REST client pulls in ``requests`` and urllib3 (about 5 MiB of the gateway's
 start-up memory), and ``phonenumbers`` its tables; a gateway that has sent no SMS yet has no
 use for either. They are imported when the first request goes out or the first number is read.
+asyncpg is imported only when the database is PostgreSQL.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ for name in TRANSPORT_CLASSES:
     transport_class(name)
 print(" ".join(sorted(set(sys.argv[1:]) & set(sys.modules))))
 """
-ONLY_WHEN_USED = ("twilio.rest", "twilio.http", "requests", "urllib3", "phonenumbers")
+ONLY_WHEN_USED = (
+    "twilio.rest",
+    "twilio.http",
+    "requests",
+    "urllib3",
+    "phonenumbers",
+    "asyncpg",  # only for a PostgreSQL database
+    "sqlalchemy",  # no longer used (17 MiB at start when it was)
+)
 
 
 def loaded_at_start(*modules: str) -> list[str]:

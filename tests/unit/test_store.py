@@ -15,8 +15,9 @@ import pytest
 
 from mappings.contacts import ContactMapping
 from mappings.outbox import DELIVERED, FAILED, PENDING, SENDING, RetryPolicy
+from mappings.postgres_db import positional
 from mappings.registrations import AddressTaken, Registration
-from mappings.store import Store, StoreError
+from mappings.store import IntegrityError, Store, StoreError
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -46,6 +47,91 @@ async def test_migrations_are_idempotent_and_versioned(store: Store) -> None:
     await store.execute(f"INSERT INTO {name}_a (note) VALUES (:n)", n="x")
     with pytest.raises(StoreError, match="newer than this Portway knows"):
         await store.migrate(name, migrations[:1])
+
+
+def test_named_parameters_are_numbered_for_asyncpg() -> None:
+    sql = (
+        "SELECT CAST(:a AS TEXT), :b::bigint, ':not_a' || \"x:y\" FROM t"
+        " WHERE a = :a AND id = ANY(:ids)"
+    )
+    assert positional(sql) == (
+        "SELECT CAST($1 AS TEXT), $2::bigint, ':not_a' || \"x:y\" FROM t"
+        " WHERE a = $1 AND id = ANY($3)",
+        ("a", "b", "ids"),
+    )
+    assert positional("SELECT 1") == ("SELECT 1", ())
+
+
+async def notes_table(store: Store) -> str:
+    name = transport()
+    await store.migrate(name, [f"CREATE TABLE {name}_n (id {{id_pk}}, note TEXT UNIQUE)"])
+    return f"{name}_n"
+
+
+async def notes(store: Store, table: str) -> list[str]:
+    return [row[0] for row in await store.fetch_all(f"SELECT note FROM {table} ORDER BY note")]
+
+
+async def test_both_drivers_constraint_violations_are_the_stores_integrity_error(
+    store: Store,
+) -> None:
+    table = await notes_table(store)
+    assert await store.execute(f"INSERT INTO {table} (note) VALUES (:n)", n="x") == 1
+    with pytest.raises(IntegrityError):
+        await store.execute(f"INSERT INTO {table} (note) VALUES (:n)", n="x")
+    with pytest.raises(IntegrityError):
+        await store.commit_rows([(f"INSERT INTO {table} (note) VALUES (:n)", {"n": "x"})])
+    with pytest.raises(IntegrityError):
+        async with store.transaction() as conn:
+            await conn.execute(f"INSERT INTO {table} (note) VALUES (:n)", {"n": "y"})
+            await conn.execute(f"INSERT INTO {table} (note) VALUES (:n)", {"n": "x"})
+    assert await notes(store, table) == ["x"]  # the transaction's "y" was rolled back too
+
+
+async def test_results_rows_and_counts(store: Store) -> None:
+    table = await notes_table(store)
+    async with store.transaction() as conn:
+        inserted = await conn.execute(
+            f"INSERT INTO {table} (note) VALUES (:n)", [{"n": "a"}, {"n": "b"}, {"n": "c"}]
+        )
+        assert inserted.rowcount == 3
+        returned = await conn.execute(
+            f"UPDATE {table} SET note = note || :s WHERE note <> :n RETURNING note",
+            {"s": "!", "n": "a"},
+        )
+        assert sorted(returned.fetchall()) == [("b!",), ("c!",)]
+    assert await store.execute(f"DELETE FROM {table} WHERE note LIKE :p", p="%!") == 2
+    assert await store.fetch_one(f"SELECT note, :x FROM {table}", x="y") == ("a", "y")
+    assert await store.fetch_one(f"SELECT note FROM {table} WHERE note = :n", n="z") is None
+
+
+async def test_concurrent_transactions_and_statements_keep_to_themselves(store: Store) -> None:
+    """Many tasks at once: each transaction commits or rolls back only its own statements,
+    and a lone statement is never caught in another task's transaction."""
+    table = await notes_table(store)
+
+    async def in_a_transaction(n: int) -> None:
+        async with store.transaction() as conn:
+            await conn.execute(f"INSERT INTO {table} (note) VALUES (:n)", {"n": f"t{n:02}"})
+            await asyncio.sleep(0)
+            await conn.execute(f"INSERT INTO {table} (note) VALUES (:n)", {"n": f"u{n:02}"})
+            await asyncio.sleep(0)
+            if n % 2:
+                raise ValueError(n)
+
+    async def alone(n: int) -> None:
+        await asyncio.sleep(0)
+        await store.execute(f"INSERT INTO {table} (note) VALUES (:n)", n=f"s{n:02}")
+
+    outcomes = await asyncio.gather(
+        *(in_a_transaction(n) for n in range(10)),
+        *(alone(n) for n in range(10)),
+        return_exceptions=True,
+    )
+    assert [type(outcome) for outcome in outcomes[:10]] == [type(None), ValueError] * 5
+    assert outcomes[10:] == [None] * 10
+    kept = [f"{p}{n:02}" for p in "tu" for n in range(0, 10, 2)]
+    assert await notes(store, table) == sorted(kept + [f"s{n:02}" for n in range(10)])
 
 
 async def test_registration_binding_is_one_to_one(store: Store) -> None:
@@ -135,14 +221,7 @@ async def test_concurrent_claims_never_share_an_item(store: Store) -> None:
         await store.outbox.enqueue(name, "a@example.org", f"c{n % 4}", {"n": n})
     others = [store]
     if store.is_postgres:
-        others += [
-            await Store.open(
-                str(store.engine.url.render_as_string(False)).replace(
-                    "postgresql+asyncpg", "postgresql"
-                )
-            )
-            for _ in range(2)
-        ]
+        others += [await Store.open(store.url) for _ in range(2)]
     batches = await asyncio.gather(
         *(s.outbox.claim(name, limit=7) for s in others for _ in range(3))
     )
@@ -239,8 +318,7 @@ async def test_inbound_claims_are_leased_and_exclusive(store: Store) -> None:
         await store.inbound.put(name, "a@example.org", {"n": n})
     stores = [store]
     if store.is_postgres:
-        url = store.engine.url.render_as_string(False).replace("postgresql+asyncpg", "postgresql")
-        stores += [await Store.open(url) for _ in range(2)]
+        stores += [await Store.open(store.url) for _ in range(2)]
     batches = await asyncio.gather(*(s.inbound.claim(name, limit=4) for s in stores * 3))
     ids = [event.id for batch in batches for event in batch]
     assert len(ids) == len(set(ids))
