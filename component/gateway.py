@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import signal
@@ -121,6 +122,7 @@ class Gateway:
                 log.critical("cannot listen for HTTP on %s:%s: %s", listen_host, listen_port, exc)
                 return 1
             log.info("HTTP on %s:%s", listen_host, listen_port)
+            freeze_start_up()
             for name in self.links:
                 self._start_link(name)
             tasks.append(asyncio.create_task(self.notifier.keep_watchdog(), name="watchdog"))
@@ -320,3 +322,15 @@ class Gateway:
         if runner is not None:
             await runner.cleanup()
         await store.close()
+
+
+def freeze_start_up() -> None:
+    """Put what the start made (modules, slixmpp's stanza classes, aiohttp, the config: some
+    66,000 objects) out of the garbage collector's sight; it lives until exit anyway.
+
+    Every full collection walked all of it: 40–120 ms on the 2-core test machine, during
+    which nothing is answered nor sent, a post's latency at 100 posts/s (issue #14). Frozen,
+    a full collection walks only what came since: 0.3–0.6 ms there.
+    """
+    gc.collect()
+    gc.freeze()

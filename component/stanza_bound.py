@@ -41,6 +41,9 @@ OVERHEAD_BYTES = 1024
 #: Every field but the body counts at most this many times its UTF-8 size: its widest escape
 #: (a quote, 6 bytes) or XEP-0106 escaping of an address (3 bytes per character).
 FIELD_FACTOR = 6
+#: The most bytes one character can take in a stanza: an escape (``&quot;``) is 6, a UTF-8
+#: sequence 4. A text at most ``limit // WIDEST`` characters long fits without counting.
+WIDEST = 6
 #: The domain appears in the sender's JID, the delay and the stanza-id.
 DOMAIN_COPIES = 4
 #: An out-of-band URL longer than this is left out.
@@ -61,9 +64,18 @@ def escaped_size(text: str, *, attribute: bool = True) -> int:
     return len(clean.encode()) + sum(clean.count(char) * (w - 1) for char, w in widths.items())
 
 
+def fits(text: str, max_bytes: int, *, attribute: bool = True) -> bool:
+    """Whether ``text`` takes at most ``max_bytes`` in a stanza.
+
+    Every accepted event passes here several times, and nearly every text is far below its
+    bound: its length alone says so, without the scan :func:`escaped_size` makes.
+    """
+    return len(text) * WIDEST <= max_bytes or escaped_size(text, attribute=attribute) <= max_bytes
+
+
 def cut(text: str, max_bytes: int, *, attribute: bool = True) -> str:
     """The longest start of ``text`` that takes at most ``max_bytes`` in a stanza."""
-    if escaped_size(text, attribute=attribute) <= max_bytes:
+    if fits(text, max_bytes, attribute=attribute):
         return text
     low, high = 0, len(text)  # text[:low] fits, text[:high] does not
     while high - low > 1:
@@ -85,30 +97,38 @@ def name_cap(max_stanza_bytes: int) -> int:
     return min(max_stanza_bytes // 32, 1023)
 
 
+_field_names: dict[type, tuple[str, ...]] = {}
+
+
+def field_names(event: Any) -> tuple[str, ...]:
+    """The fields of an event's class, read once: ``dataclasses.fields`` builds them anew on
+    each call, and every accepted event is looked at field by field twice."""
+    kind = type(event)
+    names = _field_names.get(kind)
+    if names is None:
+        names = _field_names[kind] = tuple(item.name for item in dataclasses.fields(event))
+    return names
+
+
 def bound_fields(event: Any, max_stanza_bytes: int) -> Any:
     """``event`` with every text but the body within its share of the bound."""
     changes: dict[str, Any] = {}
-    for item in dataclasses.fields(event):
-        value = getattr(event, item.name)
-        if item.name == "oob_urls":
-            kept = tuple(url for url in value if escaped_size(url) <= MAX_URL_BYTES)
+    prose, name = prose_cap(max_stanza_bytes), name_cap(max_stanza_bytes)
+    for field in field_names(event):
+        value = getattr(event, field)
+        if field == "oob_urls":
+            kept = tuple(url for url in value if fits(url, MAX_URL_BYTES))
             if kept != value:
-                changes[item.name] = kept
+                changes[field] = kept
         elif not isinstance(value, str):
             continue
-        elif item.name in ID_FIELDS:
-            if escaped_size(value) > name_cap(max_stanza_bytes):
-                changes[item.name] = (
-                    "h-" + hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()
-                )
-        elif item.name in PROSE_FIELDS or item.name in NAME_FIELDS:
-            cap = (
-                prose_cap(max_stanza_bytes)
-                if item.name in PROSE_FIELDS
-                else name_cap(max_stanza_bytes)
-            )
-            if escaped_size(value) > cap:
-                changes[item.name] = cut(value, cap - escaped_size(ELLIPSIS)) + ELLIPSIS
+        elif field in ID_FIELDS:
+            if not fits(value, name):
+                changes[field] = "h-" + hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()
+        elif field in PROSE_FIELDS or field in NAME_FIELDS:
+            cap = prose if field in PROSE_FIELDS else name
+            if not fits(value, cap):
+                changes[field] = cut(value, cap - escaped_size(ELLIPSIS)) + ELLIPSIS
     return dataclasses.replace(event, **changes) if changes else event
 
 
@@ -119,10 +139,10 @@ def envelope_bytes(event: Any, domain: str) -> int:
     and one out-of-band URL.
     """
     size = OVERHEAD_BYTES + DOMAIN_COPIES * len(domain.encode())
-    for item in dataclasses.fields(event):
-        if item.name in LONG_FIELDS:
+    for field in field_names(event):
+        if field in LONG_FIELDS:
             continue
-        value = getattr(event, item.name)
+        value = getattr(event, field)
         if isinstance(value, str):
             size += FIELD_FACTOR * len(value.encode("utf-8", "replace"))
         elif isinstance(value, tuple):
@@ -142,8 +162,8 @@ def body_budget(event: Any, max_stanza_bytes: int, domain: str) -> int:
 def needs_link(event: Any, max_stanza_bytes: int, domain: str) -> bool:
     """Whether the body is too long: the caller then stores it whole and calls with_link."""
     body = getattr(event, "body", None)
-    return isinstance(body, str) and escaped_size(body, attribute=False) > body_budget(
-        event, max_stanza_bytes, domain
+    return isinstance(body, str) and not fits(
+        body, body_budget(event, max_stanza_bytes, domain), attribute=False
     )
 
 

@@ -9,6 +9,7 @@ a :class:`PayloadError` (with the HTTP status to answer) out.
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -263,6 +264,13 @@ def _form_fields(text: str) -> dict[str, list[str]]:
         raise PayloadError("the body is not a valid form (name=value&…)") from None
 
 
+#: Distinct ``Content-Type`` headers whose reading is kept: a service sends the same one each
+#: time, and the email parser's reading cost more than the rest of the parsing of a short post.
+#: Bounded, since the header is the sender's to choose (256 of aiohttp's 8 KiB at most).
+MEDIA_TYPES_KEPT = 256
+
+
+@functools.lru_cache(maxsize=MEDIA_TYPES_KEPT)
 def media_type(content_type: str) -> tuple[str, str | None]:
     """``text/plain; charset=latin-1`` → ``("text/plain", "latin-1")``."""
     if not content_type.isascii():  # no valid media type is; the email parser would raise
