@@ -70,6 +70,8 @@ class Gateway:
         self._stop = asyncio.Event()
         self._exit_code = 0
         self._reloading = asyncio.Lock()
+        #: set by a reload that changes ``retention``: the pruning round starts at once
+        self._retention_changed = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
 
     def health(self) -> dict[str, str]:
@@ -87,7 +89,9 @@ class Gateway:
         try:
             tasks.append(
                 asyncio.create_task(
-                    keep_pruning(store, lambda: self.config.retention, self.metrics),
+                    keep_pruning(
+                        store, lambda: self.config.retention, self.metrics, self._retention_changed
+                    ),
                     name="retention",
                 )
             )
@@ -236,6 +240,8 @@ class Gateway:
                 at_restart.append(f"transports.{name}")
         for host in self.hosts.values():
             host.reconfigure(new, host.domain)
+        if new.retention != self.config.retention:
+            self._retention_changed.set()
         self.config = new
         if at_restart:
             notes.append(f"changes that take effect at the next restart: {', '.join(at_restart)}")

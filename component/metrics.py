@@ -122,7 +122,8 @@ class Metrics:
             ["table"],
             registry=r,
         )
-        # Said at 0 from the start for every transport, as the gauges are: a series that
+        # Said at 0 from the start for every transport (and every reason it refuses traffic
+        # for), as the gauges are: a series that
         # appears only at its first event makes rate() and alerts on it blind until then.
         per_transport = (
             self.reconnects,
@@ -136,6 +137,8 @@ class Metrics:
         for transport in transports:
             for counter in per_transport:
                 counter.labels(transport.name)
+            for reason in (*transport.rejection_reasons, "unrenderable"):
+                self.inbound_rejected.labels(transport.name, reason)
 
     async def read(self, store: Store) -> None:
         """Read what the next scrape says of the store; call it right before the scrape."""

@@ -11,6 +11,7 @@ at start only would keep a gateway that never restarts growing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -67,13 +68,19 @@ async def prune_once(
 
 
 async def keep_pruning(
-    store: Store, current: Callable[[], RetentionSettings], metrics: Metrics
+    store: Store,
+    current: Callable[[], RetentionSettings],
+    metrics: Metrics,
+    changed: asyncio.Event | None = None,
 ) -> None:
     """Prune now, then every ``interval_minutes``, for as long as the gateway runs.
 
-    ``current`` gives the settings as they are now, read at each round: a reloaded config
-    (SIGHUP) takes effect from the next one.
+    ``current`` gives the settings as they are now, read at each round. Setting ``changed``
+    (a reload with new retention settings) starts a round at once, so that a shorter horizon
+    or interval takes effect then, not after the interval that was running (an hour by
+    default).
     """
+    changed = changed or asyncio.Event()
     while True:
         settings = current()
         try:
@@ -86,4 +93,6 @@ async def keep_pruning(
             if any(deleted.values()):
                 summary = ", ".join(f"{n} {table}" for table, n in deleted.items() if n)
                 log.info("retention: forgot old records (%s)", summary)
-        await asyncio.sleep(settings.interval_minutes * 60)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), settings.interval_minutes * 60)
+        changed.clear()

@@ -274,6 +274,9 @@ class Transport(ABC):
     #: whether contacts can be group chats: the component then routes room stanzas through
     #: component/muc.py (MUC semantics) instead of the one-to-one path
     supports_rooms: ClassVar[bool] = False
+    #: the reasons its refused inbound traffic is counted under on /metrics, said at 0 from
+    #: the start (``unrenderable`` is said for every transport)
+    rejection_reasons: ClassVar[tuple[str, ...]] = ()
     #: XEP-0100 jabber:iq:gateway prompt
     prompt_desc: ClassVar[str] = "Enter the address of the contact"
     prompt_label: ClassVar[str] = "Address"

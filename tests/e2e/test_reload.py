@@ -71,6 +71,8 @@ class World:
     ngircd: Ngircd
     alice: XmppClient
     connect_irc: ConnectIrc
+    prosody: Prosody
+    connect_xmpp: ConnectXmpp
 
     async def reload(self, change: Any) -> str:
         """Edit the config file with ``change(config)``, SIGHUP, and return the log since."""
@@ -99,14 +101,14 @@ async def world(
     xmpp_client: ConnectXmpp,
     irc_client: ConnectIrc,
 ) -> AsyncIterator[World]:
-    prosody = make_prosody(components=SECRETS, users={"alice": "alice-pw"})
+    prosody = make_prosody(components=SECRETS, users={"alice": "alice-pw", "carol": "carol-pw"})
     ngircd = make_ngircd()
     gateway = GatewayProcess(tmp_path / "gateway", settings(prosody, ngircd))
     gateway.config_path.chmod(0o600)
     await gateway.astart()
     alice = await xmpp_client("alice@example.org", "alice-pw", prosody)
     try:
-        yield World(gateway, ngircd, alice, irc_client)
+        yield World(gateway, ngircd, alice, irc_client, prosody, xmpp_client)
     finally:
         gateway.stop()
 
@@ -125,10 +127,10 @@ def post(gateway: GatewayProcess, hook: str, token: str, body: str) -> int:
         return error.code
 
 
-async def join(alice: XmppClient, room: str) -> Presence:
+async def join(alice: XmppClient, room: str, nick: str = "alice") -> Presence:
     """The presence that answers a join: the self-presence, or an error."""
     alice.send_raw(
-        f"<presence to='{room}/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
+        f"<presence to='{room}/{nick}'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
     )
 
     def answer(stanza: Any) -> bool:
@@ -197,6 +199,37 @@ async def test_sighup_applies_new_settings_and_keeps_connections(world: World) -
     refused = await list_users(alice)
     assert refused["error"]["condition"] == "forbidden"
     assert "your server may not use this gateway" in refused["error"]["text"]
+
+
+async def test_new_defaults_of_a_configured_irc_server_apply_to_the_next_connection(
+    world: World,
+) -> None:
+    """The README: IRC servers *and their defaults* take effect. A server already in the
+    config gets a username and real name; the next connection to it registers with them,
+    while the one already open stays as it registered."""
+    alice, gateway = world.alice, world.gateway
+    bob = await world.connect_irc(world.ngircd, "bob")
+    await bob.join("#test")
+    assert (await join(alice, ROOM))["type"] != "error"
+    await bob.expect(r"^:alice!~?alice@\S+ JOIN :?#test")
+
+    def defaults(config: dict[str, Any]) -> None:
+        server = config["transports"]["irc"]["servers"]["irc.localhost"]
+        server.update({"username": "relayed", "realname": "Relayed by Portway"})
+
+    since = await world.reload(defaults)
+    assert "config reloaded" in since and "next restart" not in since, since
+
+    carol = await world.connect_xmpp("carol@example.org", "carol-pw", world.prosody)
+    assert (await join(carol, ROOM, "carol"))["type"] != "error"
+    await bob.expect(r"^:carol!~?relayed@\S+ JOIN :?#test")
+    await bob.send("WHOIS carol")
+    await bob.expect(r" 311 bob carol ~?relayed \S+ \* :Relayed by Portway$")
+    # alice's connection was not redone for it: same registration, never quit.
+    await bob.send("WHOIS alice")
+    await bob.expect(r" 311 bob alice ~?alice \S+ \* :alice$")
+    assert not [line for line in bob.lines if re.search(r"^:alice!\S+ (QUIT|PART)", line)]
+    assert gateway.log().count(f"{IRC}: attached") == 1
 
 
 async def test_a_new_jid_and_secret_reattach_that_component_alone(world: World) -> None:

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from slixmpp import Message
 from slixmpp.xmlstream import StanzaBase
-from support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from support.fake_twilio import FakeTwilio, sms_section
 from support.fixture_types import ConnectXmpp, MakeProsody
 from support.gateway import GatewayProcess
 from support.prosody import Prosody
@@ -58,14 +58,7 @@ async def world(
                 "admins": ["admin@example.org"],
                 "allowed_domains": ["example.org"],
                 "transports": {
-                    "sms": {
-                        "jid": SMS,
-                        "secret": SECRET,
-                        "account_sid": ACCOUNT_SID,
-                        "auth_token": AUTH_TOKEN,
-                        "api_base_url": twilio.base_url,
-                        "default_region": "US",
-                    }
+                    "sms": sms_section(twilio, SMS, SECRET),
                 },
             },
         )

@@ -23,6 +23,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -381,3 +382,17 @@ def _error(failure: Failure) -> web.Response:
 
 def _sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
+
+
+def sms_section(twilio: FakeTwilio, jid: str, secret: str, **extra: Any) -> dict[str, Any]:
+    """The ``transports.sms`` section of a gateway whose Twilio is ``twilio``; ``extra`` adds
+    to it or overrides it."""
+    return {
+        "jid": jid,
+        "secret": secret,
+        "account_sid": ACCOUNT_SID,
+        "auth_token": AUTH_TOKEN,
+        "api_base_url": twilio.base_url,
+        "default_region": "US",
+        **extra,
+    }

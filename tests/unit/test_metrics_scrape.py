@@ -13,7 +13,8 @@ from prometheus_client import generate_latest
 from component.metrics import Metrics, version
 from mappings.store import Store
 
-SMS = SimpleNamespace(name="sms")
+SMS = SimpleNamespace(name="sms", rejection_reasons=("bad-signature",))
+REJECTED = "portway_inbound_rejected_total"
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ async def test_outbox_items_drop_to_zero_when_a_state_empties(store: Store) -> N
 
 
 async def test_every_state_of_every_transport_is_said_before_any_message(store: Store) -> None:
-    metrics = Metrics([SMS, SimpleNamespace(name="email")])  # type: ignore[list-item]
+    metrics = Metrics([SMS, SimpleNamespace(name="email", rejection_reasons=())])  # type: ignore[list-item]
     for transport in ("sms", "email"):
         for state in ("pending", "sending", "delivered", "failed"):
             found = await scrape(
@@ -59,7 +60,7 @@ async def test_every_state_of_every_transport_is_said_before_any_message(store: 
 async def test_every_counter_of_every_transport_is_said_at_zero_before_any_event(
     store: Store,
 ) -> None:
-    metrics = Metrics([SMS, SimpleNamespace(name="email")])  # type: ignore[list-item]
+    metrics = Metrics([SMS, SimpleNamespace(name="email", rejection_reasons=())])  # type: ignore[list-item]
     counters = (
         "portway_component_reconnects_total",
         "portway_inbound_delivered_total",
@@ -72,6 +73,9 @@ async def test_every_counter_of_every_transport_is_said_at_zero_before_any_event
     for transport in ("sms", "email"):
         for name in counters:
             assert await scrape(metrics, store, name, transport=transport) == 0, (transport, name)
+        said = await scrape(metrics, store, REJECTED, transport=transport, reason="unrenderable")
+        assert said == 0, transport
+    assert await scrape(metrics, store, REJECTED, transport="sms", reason="bad-signature") == 0
 
 
 async def test_set_aside_events_are_counted_until_retried(store: Store) -> None:
@@ -115,6 +119,7 @@ def _python() -> str:
 def irc(sessions: list[Any], servers: tuple[str, ...] = ()) -> Any:
     return SimpleNamespace(
         name="irc",
+        rejection_reasons=(),
         settings=SimpleNamespace(servers=dict.fromkeys(servers)),
         sessions={(i, s.server): s for i, s in enumerate(sessions)},
     )

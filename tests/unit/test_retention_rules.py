@@ -245,6 +245,31 @@ async def test_the_schedule_prunes_while_the_gateway_runs(store: Store) -> None:
     assert pruned is not None and pruned >= 1
 
 
+async def test_new_settings_take_effect_at_once_not_after_the_running_interval(
+    store: Store,
+) -> None:
+    """A reload that shortens a horizon wakes the schedule: the hour-long wait that was
+    running is not sat out."""
+    alice = user()
+    settings = RetentionSettings(interval_minutes=60)
+    changed = asyncio.Event()
+    pruner = asyncio.create_task(keep_pruning(store, lambda: settings, Metrics(), changed))
+    try:
+        await asyncio.sleep(0.1)  # the round at start is over; the next is an hour away
+        assert await store.inbound.put("sms", alice, {}, dedup_key=alice, delivered=True)
+        settings = RetentionSettings(inbound_days=0.05 / DAY, interval_minutes=60)
+        await asyncio.sleep(0.1)
+        changed.set()
+        for _ in range(50):
+            if await store.inbound.put("sms", alice, {}, dedup_key=alice) is not None:
+                break  # the key was forgotten: it is taken again
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the new horizon waited for the running interval")
+    finally:
+        pruner.cancel()
+
+
 async def test_a_failing_round_does_not_stop_the_schedule(monkeypatch: Any) -> None:
     rounds: list[float] = []
 

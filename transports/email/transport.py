@@ -44,7 +44,7 @@ from transports.email.rate_limit import RateLimit
 from transports.email.refers_text import cannot_recall, correction_subject
 from transports.email.settings import EmailSettings
 from transports.email.smarthost import send_mail
-from transports.email.smtp_listener import listen
+from transports.email.smtp_listener import REFUSALS, listen
 from transports.events import InboundMessage
 from transports.media import served_media
 from transports.shared_files import FileSources, SharedFiles, may_fetch
@@ -61,6 +61,10 @@ class EmailTransport(Transport):
     title: ClassVar[str] = "Email"
     prompt_desc: ClassVar[str] = "Enter the email address of the contact"
     prompt_label: ClassVar[str] = "Email address"
+    rejection_reasons: ClassVar[tuple[str, ...]] = (
+        *(reason for _reply, reason in REFUSALS),
+        "too-many-sessions",
+    )
     settings: EmailSettings
 
     def __init__(self, settings: EmailSettings, host: TransportHost) -> None:

@@ -43,7 +43,7 @@ from transports.sms.numbers import format_for_people, normalise_number
 from transports.sms.outbound import compose
 from transports.sms.settings import SmsSettings
 from transports.sms.twilio_errors import describe_error
-from transports.sms.webhooks import INBOUND_PATH, STATUS_PATH, TwilioWebhooks
+from transports.sms.webhooks import INBOUND_PATH, REFUSALS, STATUS_PATH, TwilioWebhooks
 
 if TYPE_CHECKING:
     from transports.settings import TransportSettings
@@ -59,6 +59,7 @@ class SmsTransport(Transport):
     title: ClassVar[str] = "SMS"
     prompt_desc: ClassVar[str] = "Enter the phone number of the contact"
     prompt_label: ClassVar[str] = "Phone number"
+    rejection_reasons: ClassVar[tuple[str, ...]] = REFUSALS
     #: Twilio outages are usually minutes; keep trying for a day, at most every 10 minutes.
     retry_policy = RetryPolicy(base_seconds=2.0, cap_seconds=600.0, give_up_after_seconds=86400.0)
 

@@ -49,6 +49,11 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 _DELIVERED = frozenset({"delivered", "read"})
 
 
+#: Why Twilio's callbacks (or a stranger's posts to their URLs) were refused, on /metrics
+#: (``portway_inbound_rejected_total{transport="sms"}``)
+REFUSALS = ("bad-request", "unknown-number", "bad-signature", "unsupported-type", "too-large")
+
+
 class TwilioWebhooks:
     def __init__(self, transport: SmsTransport) -> None:
         self.transport = transport

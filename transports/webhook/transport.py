@@ -38,7 +38,7 @@ from transports.base import (
 from transports.events import ContactPresence, InboundMessage, RoomLeave
 from transports.webhook.commands import HookCommands
 from transports.webhook.directory import HookDirectory
-from transports.webhook.inbound import HookEndpoint
+from transports.webhook.inbound import REFUSALS, HookEndpoint
 from transports.webhook.outbound import HookClient, outcome, request_body, request_headers
 from transports.webhook.rate_limit import RateLimiter
 from transports.webhook.settings import HOOK_NAME_PATTERN, WebhookSettings
@@ -52,6 +52,7 @@ class WebhookTransport(Transport):
     title = "Webhooks"
     prompt_desc = "Enter the name of a hook"
     prompt_label = "Hook"
+    rejection_reasons = tuple(REFUSALS.values())
     #: who may write to a hook is the hook's to say (:meth:`send`): the JIDs a config hook
     #: names need no registration, since the config already authorises them
     requires_registration = False
