@@ -3,15 +3,61 @@ and availability, which a transport may turn into its own (IRC: AWAY)."""
 
 from __future__ import annotations
 
+import logging
+from functools import partial
 from typing import TYPE_CHECKING
 
 from slixmpp import Presence
+from slixmpp.jid import InvalidJID
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
 
 from mappings.contacts import ContactMapping
 from transports.base import AddressError, UserPresence
 
 if TYPE_CHECKING:
     from component.xmpp import GatewayComponent
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTION_TYPES = ("subscribe", "subscribed", "unsubscribe", "unsubscribed")
+
+
+def install(component: GatewayComponent) -> None:
+    """Presence events, without slixmpp's roster view of who is online.
+
+    slixmpp files every presence it receives in its roster: a node per sender, one per
+    addressee (every room JID a user joins) and an item per pair, kept for as long as the
+    component runs. Nothing here reads them (the gateway answers probes and subscriptions
+    from its store), and for a gateway they were 1.7 KiB of what each connected user costs.
+    Its subscription handlers stay as they were.
+    """
+    component.remove_handler("Presence")
+    component.register_handler(
+        Callback(
+            "Presence",
+            MatchXPath(f"{{{component.default_ns}}}presence"),
+            partial(_presence_events, component),
+        )
+    )
+    for shown in ("available", "dnd", "xa", "chat", "away"):
+        component.del_event_handler(f"presence_{shown}", component._handle_available)
+    component.del_event_handler("presence_unavailable", component._handle_unavailable)
+    component.add_event_handler("presence", partial(on_presence, component))
+
+
+def _presence_events(component: GatewayComponent, pres: Presence) -> None:
+    """The events slixmpp raises for a presence stanza, the roster left out."""
+    try:
+        pres["from"], pres["to"]  # parsed first, as slixmpp does: a bad JID goes no further
+    except InvalidJID:
+        log.info("%s: presence with an invalid JID: %s", component.domain, pres)
+        return
+    ptype = pres["type"]
+    component.event("presence", pres)
+    component.event(f"presence_{ptype}", pres)
+    if ptype in SUBSCRIPTION_TYPES:
+        component.event("changed_subscription", pres)
 
 
 async def on_presence(component: GatewayComponent, pres: Presence) -> None:

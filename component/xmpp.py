@@ -166,7 +166,7 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
         self.register_handler(
             CoroutineCallback("refers", BodilessRefers(None), cast(Any, self._on_message))
         )
-        self.add_event_handler("presence", partial(user_presence.on_presence, self))
+        user_presence.install(self)
         chat_states.install(self)  # bodiless: slixmpp raises no "message" for them
         self.add_event_handler("privileges_advertised", self._on_privileges)
         self.add_event_handler("session_start", self._on_session_start)

@@ -22,23 +22,35 @@ MAX_OPEN_BATCHES = 64
 
 
 class OpenBatches:
-    """Reference → type of the batches the server has opened and not yet closed."""
+    """Reference → type of the batches the server has opened and not yet closed.
+
+    One per connection: slots, and the table only while a batch is open.
+    """
+
+    __slots__ = ("_open",)
 
     def __init__(self) -> None:
-        self._open: OrderedDict[str, str] = OrderedDict()
+        self._open: OrderedDict[str, str] | None = None
 
     def started(self, reference: str, kind: str) -> None:
+        if self._open is None:
+            self._open = OrderedDict()
         self._open[reference] = kind
         while len(self._open) > MAX_OPEN_BATCHES:
             self._open.popitem(last=False)  # a server that never closes them
 
     def ended(self, reference: str) -> None:
-        self._open.pop(reference, None)
+        if self._open is not None:
+            self._open.pop(reference, None)
+            if not self._open:
+                self._open = None
 
     def is_replay(self, line: IrcLine) -> bool:
         """Whether ``line`` belongs to a batch that replays what was said before."""
         reference = line.tags.get("batch")
-        return reference is not None and self._open.get(reference) in REPLAY_TYPES
+        if reference is None or self._open is None:
+            return False
+        return self._open.get(reference) in REPLAY_TYPES
 
 
 async def on_batch(session: ServerSession, line: IrcLine) -> None:

@@ -11,9 +11,31 @@ registration, so a module loaded or unloaded on the server is followed.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
+from transports.irc.limits import MAX_SHARED_SETS, SharedSets
 from transports.irc.protocol import IrcLine
+
+#: Enabled capabilities: the same few sets on every connection to a server, shared.
+NOTHING_ENABLED: frozenset[str] = frozenset()
+shared_caps = SharedSets()
+#: What a server offers (CAP LS), once for every connection that was offered the same: a
+#: dozen capabilities with their values are most of a KiB, for each user of a network.
+NOTHING_OFFERED: Mapping[str, str] = MappingProxyType({})
+_offers: dict[tuple[tuple[str, str], ...], Mapping[str, str]] = {}
+
+
+def shared_offer(offered: dict[str, str]) -> Mapping[str, str]:
+    """``offered`` as the read-only mapping every connection offered the same shares."""
+    key = tuple(offered.items())
+    found = _offers.get(key)
+    if found is None:
+        found = MappingProxyType(offered)
+        if len(_offers) < MAX_SHARED_SETS:  # a server inventing offers gets them unshared
+            _offers[key] = found
+    return found
+
 
 #: What the gateway uses, where offered (account-tag: the account on each message).
 WANTED = frozenset(
@@ -66,6 +88,18 @@ class Capabilities:
     registration with a reason (``final``: retrying cannot help).
     """
 
+    __slots__ = (  # one per connection
+        "_fail",
+        "_listing",
+        "_negotiating",
+        "_sasl_password",
+        "_sasl_user",
+        "_send",
+        "enabled",
+        "offered",
+        "sasl_done",
+    )
+
     def __init__(
         self,
         send: Callable[..., None],
@@ -78,8 +112,8 @@ class Capabilities:
         self._fail = fail
         self._sasl_user = sasl_user
         self._sasl_password = sasl_password
-        self.offered: dict[str, str] = {}
-        self.enabled: frozenset[str] = frozenset()
+        self.offered: Mapping[str, str] = NOTHING_OFFERED
+        self.enabled: frozenset[str] = NOTHING_ENABLED
         self.sasl_done = False
         self._listing = False
         self._negotiating = False
@@ -121,28 +155,34 @@ class Capabilities:
 
     def _cap(self, sub: str, more: bool, names: list[str]) -> None:
         if sub == "LS" and self._listing:
+            offered = dict(self.offered)
             for item in names:
                 name, _, value = item.partition("=")
-                self.offered[name] = value
+                offered[name] = value
+            self.offered = offered
             if not more:
+                self.offered = shared_offer(offered)
                 self._listing = False
                 self._request_offered()
         elif sub == "NEW":
+            offered = dict(self.offered)
             for item in names:
                 name, _, value = item.partition("=")
-                self.offered[name] = value
+                offered[name] = value
+            self.offered = shared_offer(offered)
             wanted = [name.partition("=")[0] for name in names]
             for request in _requests([n for n in wanted if n in WANTED and not self.has(n)]):
                 self._send("CAP", "REQ", request)
         elif sub == "DEL":
             gone = set(names)
-            self.enabled = self.enabled - gone
-            for name in gone:
-                self.offered.pop(name, None)
+            self.enabled = shared_caps(self.enabled - gone)
+            self.offered = shared_offer(
+                {name: value for name, value in self.offered.items() if name not in gone}
+            )
         elif sub == "ACK":
             added = {n.lstrip("~=") for n in names if not n.startswith("-")}
             removed = {n[1:] for n in names if n.startswith("-")}
-            self.enabled = (self.enabled | added) - removed
+            self.enabled = shared_caps((self.enabled | added) - removed)
             if "sasl" in added and self._sasl_password and self._negotiating:
                 self._send("AUTHENTICATE", "PLAIN")
         elif sub == "NAK":

@@ -39,5 +39,10 @@ def casemapping(value: str) -> str:
 
 
 def fold(name: str, mapping: str = RFC1459) -> str:
-    """The lookup key of a nick or channel name under ``mapping`` (unknown: rfc1459)."""
-    return name.translate(_TABLES.get(mapping, _TABLES[RFC1459]))
+    """The lookup key of a nick or channel name under ``mapping`` (unknown: rfc1459).
+
+    The name itself when folding changes nothing: keys are kept for every channel and member,
+    and a copy of each was a string per key for nothing.
+    """
+    folded = name.translate(_TABLES.get(mapping, _TABLES[RFC1459]))
+    return name if folded == name else folded

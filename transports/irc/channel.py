@@ -9,7 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from transports.irc.casemap import RFC1459, fold
-from transports.irc.modes import NO_MODES, ModeChange, PrefixModes, role_and_affiliation
+from transports.irc.modes import (
+    NO_MODES,
+    ModeChange,
+    PrefixModes,
+    role_and_affiliation,
+    shared_modes,
+)
 from transports.rooms import Occupant
 
 #: Members known per channel: a server that claims more is not believed past this.
@@ -41,7 +47,7 @@ def split_identity(name: str) -> tuple[str, str | None]:
     return nick, (identity if sep and "@" in identity else None)
 
 
-@dataclass
+@dataclass(slots=True)  # one per channel per user
 class Channel:
     name: str
     #: resource → the nick it asked for (status 210 when the nick it got differs)
@@ -166,7 +172,7 @@ class Channel:
                 modes.add(change.mode)
             else:
                 modes.discard(change.mode)
-            member.modes = frozenset(modes) if modes else NO_MODES
+            member.modes = shared_modes(modes)
             if member.modes != frozenset(before_modes) and member not in touched:
                 touched.append(member)
         return touched

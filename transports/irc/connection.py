@@ -7,7 +7,7 @@ SASL, refuses over-long lines instead of splitting them, and decodes with one co
 It is an :class:`asyncio.Protocol`, not a pair of stream tasks: a gateway holds one
 connection per user and server, so what each one costs while idle is what the gateway costs
 per user. Lines are split in ``data_received``; a line leaves at once when nothing waits
-before it, and otherwise behind the throttle, on a timer; silence is watched by one timer.
+before it, and otherwise behind the throttle, on a timer; silence is watched by idle.py.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 
 from transports.egress import REFUSED_TEXT, RefusedDestination, resolve_allowed
-from transports.irc import identd
+from transports.irc import identd, idle
 from transports.irc.caps import Capabilities
 from transports.irc.casemap import RFC1459, casemapping, fold
 from transports.irc.echoes import Echoes
@@ -47,9 +47,6 @@ from transports.irc.webirc import webirc_params
 
 log = logging.getLogger(__name__)
 
-#: Silence after which we PING the server, and then give up on it.
-IDLE_PING_SECONDS = 90.0
-IDLE_GIVE_UP_SECONDS = 60.0
 #: A partial line longer than this is dropped, up to its end: no valid line is that long.
 MAX_READ_LINE = 65536
 #: In the outgoing queue: close once everything before it is written (after a QUIT).
@@ -77,7 +74,6 @@ class IrcConnection(asyncio.Protocol):
         "_final",
         "_gate",
         "_holding",
-        "_idle_timer",
         "_last_read",
         "_nick_attempts",
         "_on_closed",
@@ -135,7 +131,6 @@ class IrcConnection(asyncio.Protocol):
         self._paused = False
         self._last_read = 0.0
         self._pinged = False
-        self._idle_timer: asyncio.TimerHandle | None = None
         self._welcome: asyncio.Future[None] | None = None
         self._nick_attempts = 0
         self._caps = Capabilities(
@@ -284,9 +279,9 @@ class IrcConnection(asyncio.Protocol):
             return
         self._closed = True
         self._close_reason = self._close_reason or reason
-        for timer in (self._pump_timer, self._idle_timer):
-            if timer is not None:
-                timer.cancel()
+        if self._pump_timer is not None:
+            self._pump_timer.cancel()
+        idle.unwatch(self)
         self._queue = None
         self._release()
         if self._transport is not None:
@@ -300,6 +295,11 @@ class IrcConnection(asyncio.Protocol):
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def close_reason(self) -> str:
+        """Why the connection closed (what ``on_closed`` was told); empty while open."""
+        return self._close_reason
+
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -307,7 +307,8 @@ class IrcConnection(asyncio.Protocol):
         self._transport = transport
         self._register_ident(transport)
         self._last_read = asyncio.get_running_loop().time()
-        self._watch_idle()
+        if not self._closed:
+            idle.watch(self)
         self._pump()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -407,22 +408,17 @@ class IrcConnection(asyncio.Protocol):
         self._pump_timer = None
         self._pump()
 
-    def _watch_idle(self) -> None:
-        """PING after a silence, and give up if the silence goes on (one timer, re-armed)."""
-        self._idle_timer = None
+    def check_silence(self, now: float) -> None:
+        """PING after a silence, and give up if the silence goes on (idle.py's sweep)."""
         if self._closed:
             return
-        loop = asyncio.get_running_loop()
-        silent = loop.time() - self._last_read
-        give_up = IDLE_PING_SECONDS + IDLE_GIVE_UP_SECONDS
-        if self._pinged and silent >= give_up:
-            self.close("the server stopped answering (ping timeout)")
-            return
-        if not self._pinged and silent >= IDLE_PING_SECONDS:
+        silent = now - self._last_read
+        if self._pinged:
+            if silent >= idle.IDLE_PING_SECONDS + idle.IDLE_GIVE_UP_SECONDS:
+                self.close("the server stopped answering (ping timeout)")
+        elif silent >= idle.IDLE_PING_SECONDS:
             self._pinged = True
             self._send_now("PING", "portway")
-        wait = (give_up if self._pinged else IDLE_PING_SECONDS) - silent
-        self._idle_timer = loop.call_later(max(wait, 0.5), self._watch_idle)
 
     def _handle(self, line: IrcLine) -> None:
         command = line.command

@@ -34,6 +34,8 @@ class SentLine:
 
 
 class Echoes:
+    __slots__ = ("_waiting",)  # one per connection
+
     def __init__(self) -> None:
         self._waiting: deque[SentLine] | None = None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from typing import TypeVar
 
 #: CTCP replies (VERSION, PING) a connection sends: a burst, then one per this many seconds.
@@ -74,3 +74,30 @@ class ReplyBudget:
             return False
         self._tokens -= 1
         return True
+
+
+#: Distinct sets a SharedSets keeps: a server combines a handful of modes or capabilities.
+MAX_SHARED_SETS = 256
+
+
+class SharedSets:
+    """Each frozenset once, for the sets that every connection or member holds a copy of
+    (status modes, enabled capabilities): a frozenset is 200 bytes even when empty.
+
+    Bounded: past MAX_SHARED_SETS distinct sets (a server inventing combinations), new
+    ones are returned unshared.
+    """
+
+    __slots__ = ("_sets",)
+
+    def __init__(self) -> None:
+        self._sets: dict[frozenset[str], frozenset[str]] = {}
+
+    def __call__(self, items: Iterable[str]) -> frozenset[str]:
+        key = frozenset(items)
+        shared = self._sets.get(key)
+        if shared is not None:
+            return shared
+        if len(self._sets) < MAX_SHARED_SETS:
+            self._sets[key] = key
+        return key

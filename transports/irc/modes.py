@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from transports.irc.limits import SharedSets
+
 #: PREFIX when the server does not say (RFC 1459).
 DEFAULT_PREFIX = "(ov)@+"
 #: CHANMODES when the server does not say: list, always-arg, arg-when-set, no-arg.
@@ -18,6 +20,10 @@ DEFAULT_CHANMODES = "beI,k,l,imnpst"
 #: The status modes of most members, shared (an empty frozenset is 200 bytes; a gateway
 #: keeps one per member of each channel of each user).
 NO_MODES: frozenset[str] = frozenset()
+#: Each set of status modes once, shared by every member that has it (a user is an op in the
+#: channel it opened, and each of those was a frozenset of its own).
+shared_modes = SharedSets()
+shared_modes(NO_MODES)
 
 _ROLES: dict[str, tuple[str, str]] = {
     # mode: (role, affiliation)
@@ -53,7 +59,7 @@ class PrefixModes:
         while index < len(entry) and entry[index] in self.symbols:
             modes.add(self.modes[self.symbols.index(entry[index])])
             index += 1
-        return entry[index:], frozenset(modes) if modes else NO_MODES
+        return entry[index:], shared_modes(modes)
 
 
 def role_and_affiliation(modes: Iterable[str]) -> tuple[str, str]:

@@ -28,7 +28,7 @@ class RegistrationFailed(Exception):
         self.final = final
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one per user and server, kept all along
 class ConnectOptions:
     host: str
     port: int

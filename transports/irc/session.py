@@ -83,6 +83,39 @@ class Hooks(Protocol):
 
 
 class ServerSession:
+    # Slots: one per user and server, held all along.
+    __slots__ = (
+        "_lines",
+        "_pm_ids",
+        "_ready",
+        "_stopping",
+        "_task",
+        "_worker",
+        "after_connect",
+        "away",
+        "batches",
+        "casemapping",
+        "channels",
+        "conn",
+        "connected",
+        "ctcp_budget",
+        "hooks",
+        "invites",
+        "last_raw_id",
+        "listing",
+        "nick_chosen",
+        "nick_room",
+        "on_gone",
+        "options",
+        "pending",
+        "reply_from",
+        "requests",
+        "server",
+        "sync_count",
+        "user_jid",
+        "wanted_nick",
+    )
+
     def __init__(
         self,
         hooks: Hooks,
@@ -95,7 +128,8 @@ class ServerSession:
         self.hooks = hooks
         self.user_jid = user_jid
         self.server = server
-        self.options = options
+        # One copy for every connection of the session (WEBIRC names the user by it).
+        self.options = dataclasses.replace(options, user_jid=user_jid)
         self.after_connect = after_connect
         self.on_gone = on_gone
         self.conn: IrcConnection | None = None
@@ -106,7 +140,9 @@ class ServerSession:
         self.away: str | None = None
         #: registered on the server, and not lost since
         self.connected = False
-        self._ready = asyncio.Event()
+        #: set at registration; exists only while a request waits for it (an Event is most
+        #: of a KiB, and a gateway holds a session per user)
+        self._ready: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         #: the channel whose nick change waits for the server's answer
@@ -192,7 +228,7 @@ class ServerSession:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._task is None:
+        if self._task is None and self.conn is None:
             self._task = asyncio.create_task(self._run(), name=f"irc {self.user_jid} {self.server}")
 
     async def stop(self, message: str = "") -> None:
@@ -212,42 +248,53 @@ class ServerSession:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
-    async def _run(self) -> None:
-        """Connect, and reconnect with backoff whenever the server drops us."""
+    def _closed(self, conn: IrcConnection, reason: str) -> None:
+        """A connection ended: after registration, a task comes back to reconnect.
+
+        While registered the session holds no task (a task and its coroutine were a KiB of
+        what each user costs); while ``_run`` runs, it sees the connection closed itself.
+        """
+        if conn is not self.conn or self._task is not None:
+            return
+        self.connected = False
+        if not self._stopping:
+            name = f"irc {self.user_jid} {self.server}"
+            self._task = asyncio.create_task(self._run(lost=reason), name=name)
+
+    async def _run(self, lost: str | None = None) -> None:
+        """Connect, and reconnect with backoff whenever the server drops us (``lost``: the
+        registered connection was lost, why). Ends once registered, or when it gives up."""
         attempt = 0
         delay = self.hooks.reconnect_delay
-        reason = ""
+        reason = lost or ""
         while not self._stopping:
-            closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-
-            def on_closed(
-                _conn: IrcConnection, why: str, closed: asyncio.Future[str] = closed
-            ) -> None:
-                if not closed.done():
-                    closed.set_result(why)
-
-            options = dataclasses.replace(self.options, user_jid=self.user_jid)
-            conn = IrcConnection(options, self._on_line, on_closed)
-            self.conn = conn
-            try:
-                await conn.connect()
-            except Exception as exc:  # OSError, TimeoutError, RegistrationFailed, ssl errors
-                reason = str(exc) or type(exc).__name__
-                log.info("irc %s → %s: connect failed: %s", self.user_jid, self.server, reason)
-                if isinstance(exc, RegistrationFailed) and exc.final:
-                    # A refused certificate or password stays refused: say so now, not
-                    # after every attempt of the backoff.
-                    await pending.give_up(self, reason)
-                    break
+            if lost is not None:
+                await self._connection_lost(lost)
+                lost = None
             else:
-                attempt, delay = 0, self.hooks.reconnect_delay
-                await self._registered()
-                reason = await closed
-                self.connected = False
-                self._ready.clear()
-                if self._stopping:
-                    break
-                await self._connection_lost(reason)
+                conn = IrcConnection(self.options, self._on_line, self._closed)
+                self.conn = conn
+                try:
+                    await conn.connect()
+                except Exception as exc:  # OSError, TimeoutError, RegistrationFailed, ssl errors
+                    reason = str(exc) or type(exc).__name__
+                    log.info("irc %s → %s: connect failed: %s", self.user_jid, self.server, reason)
+                    if isinstance(exc, RegistrationFailed) and exc.final:
+                        # A refused certificate or password stays refused: say so now, not
+                        # after every attempt of the backoff.
+                        await pending.give_up(self, reason)
+                        break
+                else:
+                    attempt, delay = 0, self.hooks.reconnect_delay
+                    await self._registered()
+                    if not conn.closed:
+                        self._task = None  # _closed starts the next one
+                        return
+                    reason = conn.close_reason  # lost already, while we told the user
+                    self.connected = False
+                    if self._stopping:
+                        break
+                    await self._connection_lost(reason)
             if self._stopping or not self.wanted:
                 break
             attempt += 1
@@ -265,7 +312,9 @@ class ServerSession:
     async def _registered(self) -> None:
         assert self.conn is not None
         self.connected = True
-        self._ready.set()
+        if self._ready is not None:
+            self._ready.set()  # its waiters wake; the next wait makes a new one
+            self._ready = None
         await self.hooks.deliver_event(
             ContactPresence(self.user_jid, self.server, True, "", f"connected as {self.nick}")
         )
@@ -318,6 +367,10 @@ class ServerSession:
 
     async def wait_connected(self, timeout: float) -> None:
         """Until registered: for a request that needs the server now (LIST opened it)."""
+        if self.connected:
+            return
+        if self._ready is None:
+            self._ready = asyncio.Event()
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)
         except TimeoutError:

@@ -11,6 +11,8 @@ import time
 
 
 class TokenBucket:
+    __slots__ = ("_stamp", "_tokens", "burst", "per_second")  # one per connection
+
     def __init__(self, burst: int, per_second: float) -> None:
         self.burst = burst
         self.per_second = per_second

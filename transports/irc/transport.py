@@ -58,6 +58,8 @@ from transports.rooms import RoomListing, RoomService
 log = logging.getLogger(__name__)
 
 AWAY_SHOWS = ("away", "xa", "dnd")
+#: (show, status) of most resources: one tuple for all of them
+PLAINLY_ONLINE = ("", "")
 
 
 class IrcTransport(Transport, RoomService):
@@ -420,7 +422,7 @@ class IrcTransport(Transport, RoomService):
         """Keep each resource's availability; AWAY on IRC when no resource is plainly online."""
         resources = self.presences.setdefault(user_jid, {})
         if available:
-            resources[resource] = (show, status)
+            resources[resource] = (show, status) if show or status else PLAINLY_ONLINE
         else:
             resources.pop(resource, None)
         away: str | None = None
