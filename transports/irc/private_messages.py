@@ -56,7 +56,7 @@ def send(
         session.conn.send("TAGMSG", nick, tags=dict(tags))
     lines = channel_messages.send_lines(session, nick, out)
     if lines and session.conn.has_cap("echo-message"):
-        session.conn.echoes.expect(session.fold(nick), len(lines), xmpp_id, None)
+        session.conn.echoes.expect(session.fold(nick), len(lines), xmpp_id, None, out.refers)
 
 
 async def on_echo(session: ServerSession, line: IrcLine) -> None:
@@ -65,7 +65,10 @@ async def on_echo(session: ServerSession, line: IrcLine) -> None:
         return
     nick = line.param(0)
     sent = session.conn.echoes.echoed(session.fold(nick))
-    if sent is not None and sent.xmpp_id and line.msgid:
+    # Only a message of its own gets its msgid kept: the line of a correction, reaction or
+    # retraction is no message to name later, and kept as the latest it would make a
+    # retraction of the message it corrects say "a message" rather than "their last".
+    if sent is not None and sent.xmpp_id and line.msgid and not _refers_back(sent.refers):
         echo = PrivateEcho(
             session.user_jid,
             session.contact(nick),
@@ -74,6 +77,12 @@ async def on_echo(session: ServerSession, line: IrcLine) -> None:
             body_to_xmpp(line.param(1)),
         )
         await session.hooks.deliver_event(echo)
+
+
+def _refers_back(refers: Refers | None) -> bool:
+    """Whether a line is the IRC form of something done to an earlier message (a reply is a
+    message of its own)."""
+    return refers is not None and refers.kind != "reply"
 
 
 def replied(line: IrcLine) -> Refers | None:
