@@ -212,6 +212,34 @@ async def connected(demo: Demo) -> AsyncIterator[tuple[XmppClient, RawIrcClient,
         await user.disconnect()
 
 
+def descendant_commands(demo: Demo) -> list[list[str]]:
+    """The command lines of the demo's processes (its children, theirs, …): the interpreter
+    first."""
+    assert demo.process is not None
+    root = demo.process.pid
+    parents: dict[int, int] = {}
+    commands: dict[int, list[str]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parents[int(proc.name)] = int(stat.rpartition(")")[2].split()[1])
+        commands[int(proc.name)] = [a.decode() for a in cmdline.rstrip(b"\0").split(b"\0")]
+
+    def below_demo(pid: int) -> bool:
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == root:
+                return True
+        return False
+
+    return [command for pid, command in commands.items() if below_demo(pid)]
+
+
 async def test_one_message_each_way_on_each_network_then_a_clean_ctrl_c(
     demo: Demo, connected: tuple[XmppClient, RawIrcClient, str]
 ) -> None:
@@ -270,6 +298,12 @@ async def test_one_message_each_way_on_each_network_then_a_clean_ctrl_c(
         "the pretend phone's record of the text",
     )
     assert texted.startswith("+15557654321 got a text from +15550001111")
+
+    # Portway runs from the demo's own virtualenv, not from the system's Python.
+    commands = descendant_commands(demo)
+    portway = [cmd for cmd in commands if "run" in cmd and any(a.endswith("/portway") for a in cmd)]
+    assert len(portway) == 1, commands
+    assert portway[0][0].startswith(str(ROOT / ".demo" / "venv" / "bin") + "/"), portway
 
     demo.interrupt()
     code = await demo.ended()
