@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mappings.message_ids import MessageIdMapping, take_riders
 from transports.events import event_to_dict
 
 if TYPE_CHECKING:
@@ -59,15 +60,21 @@ class GroupCommit:
         self._transport = transport_name
         self._at_once = at_once
         self._after_commit = after_commit
-        self._pending: list[tuple[Any, str | None, asyncio.Future[bool]]] = []
+        self._pending: list[
+            tuple[Any, str | None, tuple[MessageIdMapping, ...], asyncio.Future[bool]]
+        ] = []
         self._confirmed: list[str] = []
         self._flushing = False
         self._task: asyncio.Task[None] | None = None
 
     async def put(self, event: Any, dedup_key: str | None) -> bool:
-        """Store one event; ``False`` if its dedup key was seen before."""
+        """Store one event; ``False`` if its dedup key was seen before.
+
+        The message id maps the caller holds out (:func:`mappings.message_ids.stored_with`)
+        are committed with it, if it is new.
+        """
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((event, dedup_key, future))
+        self._pending.append((event, dedup_key, take_riders(), future))
         self._start()
         return await future
 
@@ -95,14 +102,15 @@ class GroupCommit:
                 if self._at_once():
                     row_confirm_ids = [
                         confirm_ids.setdefault(server_of(event.user_jid), new_confirm_id())
-                        for event, _, _ in batch
+                        for event, *_ in batch
                     ]
                 try:
                     stored = await self._store.inbound.put_many(
                         self._transport,
-                        [(event.user_jid, event_to_dict(event), key) for event, key, _ in batch],
+                        [(event.user_jid, event_to_dict(event), key) for event, key, *_ in batch],
                         confirm_ids=row_confirm_ids,
                         confirmed=confirmed,
+                        riders=[riders for _, _, riders, _ in batch],
                     )
                 except Exception as exc:
                     if confirmed:
@@ -118,7 +126,7 @@ class GroupCommit:
                 for (*_, future), was_stored in zip(batch, stored, strict=True):
                     if not future.done():
                         future.set_result(was_stored)
-                events = [event for (event, _, _), new in zip(batch, stored, strict=True) if new]
+                events = [event for (event, *_), new in zip(batch, stored, strict=True) if new]
                 if events:
                     sent_to = {server_of(event.user_jid) for event in events}
                     self._after_commit(

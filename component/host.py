@@ -20,9 +20,10 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import quoteattr
 
 from aiohttp import web
-from slixmpp import JID, Iq
+from slixmpp import Iq
 from slixmpp.xmlstream import StanzaBase
 
 from component.commands import CommandRunner
@@ -390,10 +391,8 @@ class Host:
             return False
         answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._confirmations[confirm_id] = answered
-        ping = self.component.make_iq_get(ito=JID(domain), ifrom=JID(self._domain))
-        ping["id"] = confirm_id
-        ping.enable("ping")
-        self.component.send(ping)  # no waiter of slixmpp's: the answer may reach another process
+        # no waiter of slixmpp's: the answer may reach another process
+        self.component.send(ping_text(self._domain, domain, confirm_id))
         deadline = asyncio.get_running_loop().time() + CONFIRM_TIMEOUT_SECONDS
         try:
             while True:
@@ -427,3 +426,12 @@ class Host:
         else:
             self._writer.confirm_soon(stanza["id"])
         return None  # an error answer confirms too: the server processed what came before
+
+
+def ping_text(sender: str, server: str, ping_id: str) -> str:
+    """The confirming ping (XEP-0199), written as text: built as slixmpp stanza objects and
+    serialised, it was 4% of the gateway's time under a webhook burst (one per batch)."""
+    return (
+        f"<iq type='get' id={quoteattr(ping_id)} to={quoteattr(server)}"
+        f" from={quoteattr(sender)}><ping xmlns='urn:xmpp:ping'/></iq>"
+    )

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mappings.codec import dumps, loads
-from mappings.sql import IntegrityError
+from mappings.message_ids import MessageIdMapping, insert_statements
+from mappings.sql import IntegrityError, Row
 
 if TYPE_CHECKING:
     from mappings.store import Store
@@ -85,6 +86,7 @@ class InboundQueue:
         confirm_ids: list[str] | None = None,
         lease_seconds: float = 60.0,
         confirmed: list[str] | None = None,
+        riders: list[tuple[MessageIdMapping, ...]] | None = None,
     ) -> list[bool]:
         """Store several ``(user_jid, event, dedup_key)`` in one transaction (group commit).
 
@@ -95,11 +97,11 @@ class InboundQueue:
         to the pings that will confirm them, for a caller that sends them at once: reading
         them back to claim them would cost two more statements per batch. ``confirmed``
         pings' events (the server answered: it took every stanza sent before the ping) are
-        marked delivered in the same transaction.
+        marked delivered in the same transaction. ``riders`` (one tuple per item) are message
+        id maps kept in the same transaction, each only if its item was stored.
         """
-        stored = [False] * len(items)
-        seen: set[str] = set()
         rows: list[tuple[int, str, dict[str, Any], str | None]] = []
+        seen: set[str] = set()
         for index, (user_jid, event, key) in enumerate(items):
             if key is not None:
                 if key in seen:
@@ -145,12 +147,30 @@ class InboundQueue:
                     params,
                 )
             )
-        results = await self._store.commit_rows(statements)
-        for chunk, inserted in zip(chunks, results[len(results) - len(chunks) :], strict=True):
-            inserted_keys = {row[0] for row in inserted}
-            for index, _user_jid, _event, key in chunk:
-                stored[index] = key is None or key in inserted_keys
-        return stored
+
+        def stored_of(results: list[list[Row]]) -> list[bool]:
+            stored = [False] * len(items)
+            for chunk, inserted in zip(chunks, results[len(results) - len(chunks) :], strict=True):
+                inserted_keys = {row[0] for row in inserted}
+                for index, _user_jid, _event, key in chunk:
+                    stored[index] = key is None or key in inserted_keys
+            return stored
+
+        if not riders or not any(riders):
+            return stored_of(await self._store.commit_rows(statements))
+
+        def maps_of_stored(results: list[list[Row]]) -> list[tuple[str, dict[str, Any]]]:
+            stored = stored_of(results)
+            return insert_statements(
+                [
+                    (mapping, now)
+                    for new, maps in zip(stored, riders, strict=True)
+                    if new
+                    for mapping in maps
+                ]
+            )
+
+        return stored_of(await self._store.commit_rows_then(statements, maps_of_stored))
 
     async def claim(
         self, transport: str, limit: int = 100, *, lease_seconds: float = 60.0

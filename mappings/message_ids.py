@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +37,52 @@ _CHUNK = 200
 BODY_CHARS = 300
 
 
+class Riders:
+    """Maps that ride with an inbound event into its transaction (see :func:`stored_with`)."""
+
+    __slots__ = ("closed", "mappings", "taken")
+
+    def __init__(self, mappings: Sequence[MessageIdMapping]) -> None:
+        self.mappings = tuple(mappings)
+        #: whether the store took them, to commit them with the event if it is new
+        self.taken = False
+        self.closed = False
+
+
+_riders: ContextVar[Riders | None] = ContextVar("message_id_riders", default=None)
+
+
+@contextmanager
+def stored_with(mappings: Sequence[MessageIdMapping]) -> Iterator[Riders]:
+    """Within the block, the first inbound event this task stores in a group commit
+    (``host.deliver(..., durable=True)``) takes ``mappings`` into its transaction: they are
+    committed with it if it is new, and dropped if it is a duplicate.
+
+    One transaction for a webhook post instead of two (its event, then its map), and so
+    half the writes. The maps go with the call, not under the event's dedup key: two posts
+    with one key in flight at once must each commit only their own. If nothing took them by
+    the end of the block (``taken`` is false: a host that stored the event another way), the
+    caller records them itself, as before.
+    """
+    riders = Riders(mappings)
+    token = _riders.set(riders)
+    try:
+        yield riders
+    finally:
+        _riders.reset(token)
+        # a task started in the block shares its context: it must not take them later
+        riders.closed = True
+
+
+def take_riders() -> tuple[MessageIdMapping, ...]:
+    """The maps to commit with the event the current task is storing (see :func:`stored_with`)."""
+    riders = _riders.get()
+    if riders is None or riders.taken or riders.closed or not riders.mappings:
+        return ()
+    riders.taken = True
+    return riders.mappings
+
+
 class MessageIds:
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -60,10 +109,7 @@ class MessageIds:
             batch, self._pending = self._pending, []
             try:
                 await self._store.commit_rows(
-                    [
-                        _insert(batch[start : start + _CHUNK])
-                        for start in range(0, len(batch), _CHUNK)
-                    ]
+                    insert_statements([(mapping, at) for mapping, at, _ in batch])
                 )
             except Exception as error:
                 for *_, future in batch:
@@ -147,13 +193,18 @@ def _mapping(row: Any) -> MessageIdMapping:
     )
 
 
-def _insert(
-    chunk: list[tuple[MessageIdMapping, float, asyncio.Future[None]]],
-) -> tuple[str, dict[str, Any]]:
+def insert_statements(
+    mappings: Sequence[tuple[MessageIdMapping, float]],
+) -> list[tuple[str, dict[str, Any]]]:
+    """The INSERTs that keep ``(mapping, created_at)``: one multi-row INSERT per chunk."""
+    return [_insert(mappings[start : start + _CHUNK]) for start in range(0, len(mappings), _CHUNK)]
+
+
+def _insert(chunk: Sequence[tuple[MessageIdMapping, float]]) -> tuple[str, dict[str, Any]]:
     """One multi-row INSERT of ``chunk``'s maps, with its parameters."""
     values = []
     params: dict[str, Any] = {}
-    for n, (mapping, created_at, _) in enumerate(chunk):
+    for n, (mapping, created_at) in enumerate(chunk):
         names = [f"{column}{n}" for column in ("t", "u", "c", "d", "x", "r", "h", "b", "a")]
         values.append("(" + ", ".join(":" + name for name in names) + ")")
         params.update(

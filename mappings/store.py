@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, suppress
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from mappings.contacts import Contacts
 from mappings.inbound import InboundQueue
@@ -28,7 +28,13 @@ from mappings.schema import CORE_MIGRATIONS
 from mappings.settings import UserSettings
 from mappings.sql import Connection, IntegrityError, Params, Result, Row, StoreError
 
+if TYPE_CHECKING:
+    from mappings.sqlite_db import SqliteDatabase
+
 __all__ = ["IntegrityError", "Store", "StoreError"]
+
+#: What a transaction's further statements are, made of the rows its first ones returned
+FollowUp = Callable[[list[list[Row]]], Sequence[tuple[str, Params]]]
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +175,25 @@ class Store:
         load, several times what SQLite spends on the work itself.
         """
         return await self._database.commit_rows(statements)
+
+    async def commit_rows_then(
+        self, statements: Sequence[tuple[str, Params]], then: FollowUp
+    ) -> list[list[Row]]:
+        """Run ``statements``, then the statements ``then`` makes of the rows they returned,
+        in one transaction, and commit it; the rows ``statements`` returned.
+
+        For a write that depends on what the first ones did (which rows of a group commit
+        were new), without a second transaction. ``then`` must only build SQL: on SQLite it
+        runs in aiosqlite's thread, the whole transaction one hop.
+        """
+        if self.dialect == "sqlite":
+            sqlite = cast("SqliteDatabase", self._database)
+            return await sqlite.commit_rows_then(statements, then)
+        async with self._database.transaction() as conn:
+            rows = [(await conn.execute(sql, params)).rows for sql, params in statements]
+            for sql, params in then(rows):
+                await conn.execute(sql, params)
+        return rows
 
     async def execute(self, sql: str, **params: Any) -> int:
         """Run one statement in its own transaction; return the affected row count."""

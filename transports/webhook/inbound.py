@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from mappings.hooks import Hook
+from mappings.message_ids import MessageIdMapping, stored_with
 from transports.base import TransportHost
 from transports.events import InboundMessage, Refers, RoomPost, new_stanza_id
 from transports.http_body import read_capped
@@ -32,7 +33,7 @@ from transports.webhook.payloads import PayloadError, Post, parse_post
 from transports.webhook.rate_limit import RateLimiter, retry_after_header
 from transports.webhook.settings import WebhookSettings
 from transports.webhook.signing import SignatureError, bearer_matches, is_signed, verify
-from transports.webhook.updates import UnknownPost, originals, remember
+from transports.webhook.updates import NAME, UnknownPost, originals, remember
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,10 @@ class HookEndpoint:
         """Store one event per target; whether any was new (not a replay).
 
         A target that got the message this post corrects gets a correction of it
-        (``first_ids``); the others get a new message.
+        (``first_ids``); the others get a new message. The map that lets a later post
+        correct it is committed with the event, one transaction (as :func:`remember` would
+        record it); an alert group's maps are more than one write, and :func:`remember`
+        keeps them after the event, as does any host that took no map with its event.
         """
         fresh = False
         for target in targets:
@@ -159,10 +163,15 @@ class HookEndpoint:
                 event = InboundMessage(
                     target, hook.name, post.text, remote_id=post_id, xmpp_id=own_id, refers=refers
                 )
-            stored = await self._host.deliver(
-                event, dedup_key=f"{hook.name}|{post_id}|{target}", durable=True
+            together = not (hook.update_alerts and post.alert_group)
+            first_map = MessageIdMapping(
+                NAME, target, hook.name, "in", first or own_id, post_id, body=post.text
             )
-            if stored:
+            with stored_with([first_map] if together else []) as riders:
+                stored = await self._host.deliver(
+                    event, dedup_key=f"{hook.name}|{post_id}|{target}", durable=True
+                )
+            if stored and not riders.taken:
                 await remember(self._host.store, hook, post, target, post_id, first or own_id)
             fresh = fresh or stored
         return fresh
