@@ -931,14 +931,18 @@ async def message_rounds(
                         spy = start_py_spy(
                             lane.gateway.pid, args.py_spy.with_name(f"{args.py_spy.name}-{key}")
                         )
+                    cpu = cpu_seconds(lane.gateway.pid)
                     value = await lane.throughput(key, f"{key}{index} ", args.messages, args.window)
+                    # CPU per message: the steadier figure on a shared machine, where the rate
+                    # moves with the load but the work a message costs the gateway does not
+                    per_message = (cpu_seconds(lane.gateway.pid) - cpu) / args.messages * 1e6
                     if spy is not None:
                         stop_py_spy(spy)
                         spy = None
                     throughput[key].add(lane.gateway.label, value)
                     print(
-                        f"  round {index + 1} {label}: {lane.gateway.label} {value:.0f} msg/s"
-                        f" (XMPP ceiling {ceiling:.0f})",
+                        f"  round {index + 1} {label}: {lane.gateway.label} {value:.0f} msg/s,"
+                        f" {per_message:.0f} µs CPU a message (XMPP ceiling {ceiling:.0f})",
                         flush=True,
                     )
         for rounds in throughput.values():

@@ -133,6 +133,9 @@ class Host:
     def count_rejected(self, reason: str) -> None:
         self.metrics.inbound_rejected.labels(self.transport_name, reason).inc()
 
+    def handed_out(self, transport: str, accepted_at: float) -> None:
+        self.metrics.handed_out(transport, accepted_at)
+
     async def deliver(
         self, event: Any, *, dedup_key: str | None = None, durable: bool = False
     ) -> bool:

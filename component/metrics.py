@@ -116,6 +116,9 @@ class Metrics:
             buckets=DELIVERY_BUCKETS,
             registry=r,
         )
+        #: (transport, direction) → its histogram: ``labels()`` checks and locks at each
+        #: call, and it is called for every message carried
+        self._delivery: dict[tuple[str, str], Histogram] = {}
         self.pruned_rows = Counter(
             "portway_pruned_rows",
             "Rows forgotten by retention (see retention: in the config)",
@@ -147,9 +150,20 @@ class Metrics:
     def handed_in(self, transport: str, kind: str, accepted_at: float) -> None:
         """An inbound event of ``kind`` went to XMPP; its latency counts if it is a message."""
         if kind in MESSAGE_KINDS:
-            self.delivery_seconds.labels(transport, "in").observe(
-                max(0.0, time.time() - accepted_at)
+            self._delivered(transport, "in").observe(max(0.0, time.time() - accepted_at))
+
+    def handed_out(self, transport: str, accepted_at: float) -> None:
+        """A user's message reached the network (IRC: its line is on the socket) without the
+        outbox, whose worker counts the others."""
+        self._delivered(transport, "out").observe(max(0.0, time.time() - accepted_at))
+
+    def _delivered(self, transport: str, direction: str) -> Histogram:
+        child = self._delivery.get((transport, direction))
+        if child is None:
+            child = self._delivery[transport, direction] = self.delivery_seconds.labels(
+                transport, direction
             )
+        return child
 
 
 @dataclass(eq=False)  # the registry keys collectors by identity

@@ -34,11 +34,22 @@ class DirectInvitations(Protocol):
         """Whether an invitation sent to this contact's JID can reach it (an IRC nick)."""
 
 
+_MUC_USER_X = f"{{{NS_MUC_USER}}}x"
+_MUC_INVITE = f"{{{NS_MUC_USER}}}invite"
+_CONFERENCE_X = f"{{{NS_CONFERENCE}}}x"
+
+
 def is_invitation(msg: Message) -> bool:
-    return (
-        msg.xml.find(f"{{{NS_MUC_USER}}}x/{{{NS_MUC_USER}}}invite") is not None
-        or msg.xml.find(f"{{{NS_CONFERENCE}}}x") is not None
-    )
+    """A mediated (muc#user ``<invite/>``) or direct (jabber:x:conference) invitation.
+
+    A loop over the children rather than ElementPath, which compiles and walks a path for
+    each call: this runs for every message to a room."""
+    for child in msg.xml:
+        if child.tag == _CONFERENCE_X:
+            return True
+        if child.tag == _MUC_USER_X and child.find(_MUC_INVITE) is not None:
+            return True
+    return False
 
 
 class Invitations:

@@ -243,6 +243,10 @@ class TransportHost(Protocol):
     def count_rejected(self, reason: str) -> None:
         """Count refused inbound traffic (unknown recipient, bad signature) on /metrics."""
 
+    def handed_out(self, transport: str, accepted_at: float) -> None:
+        """A user's message, taken at ``accepted_at`` (time.time()), reached the network:
+        its delivery time on /metrics, for a transport that sends without the outbox."""
+
     async def deliver(
         self, event: Any, *, dedup_key: str | None = None, durable: bool = False
     ) -> bool:

@@ -339,6 +339,39 @@ async def test_irc_connections_and_joined_channels(world: World) -> None:
     await until(gauges(0, 0), "both go back to 0 once alice left")
 
 
+async def test_irc_messages_are_timed_until_their_line_is_on_the_socket(world: World) -> None:
+    """IRC sends without the outbox: the time from taking the user's message to writing its
+    line to the server counts as delivery out, for room and private messages alike."""
+    gateway, alice = world.gateway, world.alice
+    out = {"transport": "irc", "direction": "out"}
+    assert sample(gateway, "portway_delivery_seconds_count", **out) is None
+    bob = await world.connect_irc(world.ngircd, "bob")
+    await bob.join("#test")
+    alice.send_raw(
+        f"<presence to='{ROOM}/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
+    )
+    await bob.expect(r"^:alice!\S+ JOIN :?#test")
+    alice.send_raw(
+        f"<message to='{ROOM}' type='groupchat' id='m1'><body>timed in the room</body></message>"
+    )
+    await bob.expect(r"PRIVMSG #test :timed in the room")
+    await until(
+        lambda: sample(gateway, "portway_delivery_seconds_count", **out) == 1,
+        "the room message's way to the IRC server is measured",
+    )
+    alice.send_raw(
+        "<message to='bob%irc.localhost@irc.example.org' type='chat' id='m2'>"
+        "<body>timed in private</body></message>"
+    )
+    await bob.expect(r"PRIVMSG bob :timed in private")
+    await until(
+        lambda: sample(gateway, "portway_delivery_seconds_count", **out) == 2,
+        "the private message's way is measured too",
+    )
+    assert sample(gateway, "portway_delivery_seconds_bucket", **out, le="+Inf") == 2
+    await bob.close()
+
+
 async def test_process_gc_and_build_info(world: World) -> None:
     page = scrape(world.gateway)
     names = {name for name, _ in page}

@@ -7,7 +7,7 @@ both what the session writes and the events it hands the component.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -41,8 +41,16 @@ class FakeConnection:
         self.echoes = Echoes()
         self.reading = True
 
-    def send(self, command: str, *params: str, tags: Mapping[str, str] | None = None) -> None:
+    def send(
+        self,
+        command: str,
+        *params: str,
+        tags: Mapping[str, str] | None = None,
+        written: Callable[[], None] | None = None,
+    ) -> None:
         self.sent.append(build_line(command, *params, tags=tags))
+        if written is not None:  # no throttle here: written at once
+            written()
 
     def has_cap(self, name: str) -> bool:
         return name in self.caps
@@ -64,6 +72,8 @@ class Hooks:
 
     def __init__(self) -> None:
         self.events: list[Any] = []
+        #: when each message the user sent was taken, as its last line was written
+        self.handed: list[float] = []
 
     async def deliver_event(self, event: Any) -> bool:
         self.events.append(event)
@@ -74,6 +84,9 @@ class Hooks:
 
     async def history(self, *args: Any) -> None:
         return None
+
+    def handed_out(self, taken_at: float) -> None:
+        self.handed.append(taken_at)
 
     def of(self, kind: type) -> list[Any]:
         return [event for event in self.events if isinstance(event, kind)]

@@ -68,22 +68,47 @@ async def test_ping_is_answered_past_the_throttle() -> None:
     conn.send("PRIVMSG", "#c", "first")
     conn.send("PRIVMSG", "#c", "held")
     conn.data_received(b"PING :tok\r\n")
+    await asyncio.sleep(0)  # what a turn of the loop writes leaves at its end
     assert transport.lines() == ["PRIVMSG #c first", "PONG tok"]
     assert conn.backlog == 1
     conn.close()
 
 
-async def test_unthrottled_lines_leave_at_once() -> None:
+async def test_unthrottled_lines_leave_at_once_in_one_write() -> None:
     conn, transport, _, _ = connection(burst=None)
     for n in range(100):
         conn.send("PRIVMSG", "#c", f"line {n}")
-    assert len(transport.lines()) == 100 and conn.backlog == 0
+    assert transport.written == [] and conn.backlog == 0  # at the end of this turn
+    await asyncio.sleep(0)
+    assert len(transport.written) == 1  # one system call, not a hundred
+    assert transport.lines() == [f"PRIVMSG #c :line {n}" for n in range(100)]
+
+
+async def test_written_is_told_once_the_line_leaves_the_throttle() -> None:
+    conn, transport, _, _ = connection(burst=1, lines_per_second=20.0)
+    told: list[str] = []
+    conn.send("PRIVMSG", "#c", "first", written=lambda: told.append("first"))
+    conn.send("PRIVMSG", "#c", "held", written=lambda: told.append("held"))
+    assert told == ["first"] and conn.backlog == 1
+    await asyncio.sleep(0.1)
+    assert told == ["first", "held"] and transport.lines()[-1] == "PRIVMSG #c held"
+
+
+async def test_a_line_dropped_at_close_is_never_told_written() -> None:
+    conn, _, _, _ = connection(burst=1, lines_per_second=0.001)
+    told: list[str] = []
+    conn.send("PRIVMSG", "#c", "first")
+    conn.send("PRIVMSG", "#c", "held", written=lambda: told.append("held"))
+    conn.close()
+    await asyncio.sleep(0)
+    assert told == []
 
 
 async def test_throttle_lets_a_burst_through_then_paces() -> None:
     conn, transport, _, _ = connection(burst=3, lines_per_second=50.0)
     for n in range(6):
         conn.send("PRIVMSG", "#c", f"line {n}")
+    await asyncio.sleep(0)
     assert len(transport.lines()) == 3 and conn.backlog == 3
     await asyncio.sleep(0.2)
     assert transport.lines() == [f"PRIVMSG #c :line {n}" for n in range(6)]
@@ -98,6 +123,7 @@ async def test_paused_socket_queues_and_resumes_in_order() -> None:
     assert transport.written == [] and conn.backlog == 2
     conn.resume_writing()
     conn.send("PRIVMSG", "#c", "c")
+    await asyncio.sleep(0)
     assert transport.lines() == ["PRIVMSG #c a", "PRIVMSG #c b", "PRIVMSG #c c"]
 
 

@@ -17,10 +17,12 @@ async def test_silence_brings_a_ping_then_a_give_up_and_a_line_resets_it() -> No
     conn.check_silence(start + idle.IDLE_PING_SECONDS - 1)
     assert transport.lines() == []
     conn.check_silence(start + idle.IDLE_PING_SECONDS)
+    await asyncio.sleep(0)  # written at the end of the turn
     assert transport.lines() == ["PING portway"]
     conn.data_received(b":srv PONG srv :portway\r\n")  # heard: the silence starts again
     later = asyncio.get_running_loop().time()
     conn.check_silence(later + idle.IDLE_PING_SECONDS + idle.IDLE_GIVE_UP_SECONDS - 1)
+    await asyncio.sleep(0)
     assert transport.lines() == ["PING portway", "PING portway"]
     assert not reasons and not conn.closed
     conn.check_silence(later + idle.IDLE_PING_SECONDS + idle.IDLE_GIVE_UP_SECONDS)

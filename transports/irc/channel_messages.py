@@ -6,11 +6,13 @@ the user's own lines too, with the client's ids so that it recognises its echo.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from transports.base import GatewayError
 from transports.events import Refers, new_stanza_id
 from transports.irc.channel import Channel
+from transports.irc.connection import Written
 from transports.irc.limits import MAX_REMEMBERED_IDS, remember
 from transports.irc.outgoing import Outgoing, Referring, outgoing
 from transports.irc.pending import PendingLine, check_backlog, wait_for_connection
@@ -32,10 +34,12 @@ async def say(
     xmpp_id: str | None,
     origin_id: str | None,
     referring: Referring | None = None,
+    taken_at: float | None = None,
 ) -> None:
     """A groupchat message from one of the user's resources; it waits while not joined.
 
-    ``referring``: what it does to an earlier message, if anything (outgoing.py).
+    ``referring``: what it does to an earlier message, if anything (outgoing.py);
+    ``taken_at``: when the gateway took it (time.time()), for its delivery time.
     """
     channel = session.channels.get(channel_key)
     resource = full_jid.partition("/")[2]
@@ -45,7 +49,16 @@ async def say(
         # As biboumi: a mode change typed in the room; the server's MODE echo shows it.
         session.command("MODE", channel.name, *body[len("/mode") :].split())
         return
-    item = PendingLine(channel.key, body, xmpp_id, origin_id, full_jid, True, referring=referring)
+    item = PendingLine(
+        channel.key,
+        body,
+        xmpp_id,
+        origin_id,
+        full_jid,
+        True,
+        referring=referring,
+        taken_at=taken_at,
+    )
     if not (channel.joined and session.connected):
         wait_for_connection(session, item)
         return
@@ -63,9 +76,7 @@ async def say_now(session: ServerSession, channel: Channel, item: PendingLine) -
     """
     assert session.conn is not None
     out = outgoing(item.body, item.referring, session.conn.has_cap("message-tags"))
-    for tags in out.tagmsgs:
-        session.conn.send("TAGMSG", channel.name, tags=dict(tags))
-    lines = send_lines(session, channel.name, out)
+    lines = send_out(session, channel.name, out, item.taken_at)
     channel.last_xmpp_id = item.xmpp_id
     if session.conn.has_cap("echo-message") and (lines or out.refers is None):
         # The server's echoes are shown instead (notifications.on_echo), with these ids.
@@ -90,24 +101,44 @@ async def say_now(session: ServerSession, channel: Channel, item: PendingLine) -
         )
 
 
-def send_lines(session: ServerSession, target: str, out: Outgoing) -> list[str]:
-    """PRIVMSG ``out.text`` to ``target``, its tags on the first line; the lines sent."""
+def send_out(
+    session: ServerSession, target: str, out: Outgoing, taken_at: float | None
+) -> list[str]:
+    """The user's message to ``target``: its TAGMSGs, then ``out.text`` as PRIVMSGs (its
+    tags on the first line); the PRIVMSG lines sent.
+
+    Once the last of them is written to the socket (after the throttle), the delivery time
+    from ``taken_at`` is counted (``portway_delivery_seconds``, direction out).
+    """
     assert session.conn is not None
-    if not out.text:
-        return []
-    text = body_from_xmpp(out.text)
-    lines = split_message(
-        "PRIVMSG",
-        target,
-        text.body,
-        prefix=session.conn.self_prefix,
-        action=text.action,
-        encoding=session.options.encoding,
-    )
+    written: Written | None = None
+    if taken_at is not None:
+        written = partial(session.hooks.handed_out, taken_at)
+    lines: list[str] = []
+    if out.text:
+        text = body_from_xmpp(out.text)
+        lines = split_message(
+            "PRIVMSG",
+            target,
+            text.body,
+            prefix=session.conn.self_prefix,
+            action=text.action,
+            encoding=session.options.encoding,
+        )
+    last = len(out.tagmsgs) + len(lines) - 1
+    for index, client_tags in enumerate(out.tagmsgs):
+        told = _only_last(index == last, written)
+        session.conn.send("TAGMSG", target, tags=dict(client_tags), written=told)
     for index, line in enumerate(lines):
         tags = dict(out.tags) if index == 0 and out.tags else None
-        session.conn.send("PRIVMSG", target, line, tags=tags)
+        told = _only_last(len(out.tagmsgs) + index == last, written)
+        session.conn.send("PRIVMSG", target, line, tags=tags, written=told)
     return lines
+
+
+def _only_last(last: bool, written: Written | None) -> Written | None:
+    """Only the message's last line tells that it was written."""
+    return written if last else None
 
 
 async def room_message(

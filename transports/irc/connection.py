@@ -4,6 +4,9 @@ Written here rather than on jaraco ``irc``'s asyncio client because that one thr
 a blocking ``time.sleep`` (it would stall every other user's connection in the loop), has no
 SASL, refuses over-long lines instead of splitting them, and decodes with one codec only.
 
+What is written during one turn of the event loop leaves in one write at the end of that turn,
+in order: a write is a system call, and a burst of messages from XMPP arrives in one read.
+
 It is an :class:`asyncio.Protocol`, not a pair of stream tasks: a gateway holds one
 connection per user and server, so what each one costs while idle is what the gateway costs
 per user. Lines are split in ``data_received``; a line leaves at once when nothing waits
@@ -19,6 +22,7 @@ import logging
 import ssl
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import TypeAlias
 
 from transports.egress import REFUSED_TEXT, RefusedDestination, resolve_allowed
 from transports.irc import identd, idle
@@ -51,6 +55,10 @@ log = logging.getLogger(__name__)
 MAX_READ_LINE = 65536
 #: In the outgoing queue: close once everything before it is written (after a QUIT).
 _CLOSE = b""
+#: What a line's sender is told once the line is written to the socket (delivery metrics).
+Written: TypeAlias = Callable[[], None]
+#: A line waiting in the queue: its bytes, and whom to tell when it is written, if anyone.
+Queued: TypeAlias = bytes | tuple[bytes, Written]
 
 
 #: Until the server's ISUPPORT says otherwise (immutable: one for every connection).
@@ -87,6 +95,7 @@ class IrcConnection(asyncio.Protocol):
         "_skipping",
         "_token_taken",
         "_transport",
+        "_unsent",
         "_welcome",
         "casemapping",
         "chanmodes",
@@ -122,7 +131,9 @@ class IrcConnection(asyncio.Protocol):
         self._skipping = False
         #: Lines waiting behind the throttle or for the socket (None when none wait: an
         #: empty deque alone is half a KiB, and a gateway holds thousands of connections).
-        self._queue: deque[bytes] | None = None
+        self._queue: deque[Queued] | None = None
+        #: Bytes written during this turn of the loop, to leave at its end (None: nothing).
+        self._unsent: list[bytes] | None = None
         self._bucket = (
             TokenBucket(options.burst, options.lines_per_second) if options.burst else None
         )
@@ -237,11 +248,19 @@ class IrcConnection(asyncio.Protocol):
         """The lookup key of a nick or channel name, by this server's CASEMAPPING."""
         return fold(name, self.casemapping)
 
-    def send(self, command: str, *params: str, tags: Mapping[str, str] | None = None) -> None:
+    def send(
+        self,
+        command: str,
+        *params: str,
+        tags: Mapping[str, str] | None = None,
+        written: Written | None = None,
+    ) -> None:
         """Send a line, behind the throttle; raises UnsafeLine for CR/LF and the like.
 
         ``tags`` (client tags such as ``+typing``) are escaped; send them only when the
         server has ``message-tags`` (``has_cap``), or it would refuse the line.
+        ``written`` is called once the line is written, after the throttle; never if the
+        connection closes first.
         """
         data = self._encode(build_line(command, *params, tags=tags))
         if self._closed:
@@ -249,9 +268,11 @@ class IrcConnection(asyncio.Protocol):
         # Straight out when nothing waits before it; else behind the throttle or the socket.
         waiting = self._queue is not None or self._bucket is not None or self._paused
         if self._transport is not None and not waiting:
-            self._transport.write(data)
+            self._write(data)
+            if written is not None:
+                written()
         else:
-            self._enqueue(data)
+            self._enqueue(data if written is None else (data, written))
 
     def pause_reading(self) -> None:
         """Stop reading the socket while the lines already read wait to be handled."""
@@ -285,6 +306,7 @@ class IrcConnection(asyncio.Protocol):
         self._queue = None
         self._release()
         if self._transport is not None:
+            self._flush()
             self._transport.close()  # what was written still leaves, then the socket closes
         if self._welcome is not None and not self._welcome.done():
             self._welcome.set_exception(RegistrationFailed(self._close_reason, final=self._final))
@@ -373,9 +395,23 @@ class IrcConnection(asyncio.Protocol):
     def _send_now(self, command: str, *params: str) -> None:
         """Write past the throttle: PONG and the registration handshake cannot wait."""
         if self._transport is not None and not self._closed:
-            self._transport.write(self._encode(build_line(command, *params)))
+            self._write(self._encode(build_line(command, *params)))
 
-    def _enqueue(self, data: bytes) -> None:
+    def _write(self, data: bytes) -> None:
+        """Write at the end of this turn of the loop, with whatever else is written in it."""
+        if self._unsent is None:
+            self._unsent = [data]
+            asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            self._unsent.append(data)
+
+    def _flush(self) -> None:
+        unsent, self._unsent = self._unsent, None
+        # Closed meanwhile: close() flushed first, so what is left was never written.
+        if unsent and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(b"".join(unsent) if len(unsent) > 1 else unsent[0])
+
+    def _enqueue(self, data: Queued) -> None:
         if self._queue is None:
             self._queue = deque()
         self._queue.append(data)
@@ -396,11 +432,15 @@ class IrcConnection(asyncio.Protocol):
                     self._pump_timer = asyncio.get_running_loop().call_later(wait, self._tick)
                     return
             self._token_taken = False
-            data = queue.popleft()
-            if data == _CLOSE:
+            item = queue.popleft()
+            if item == _CLOSE:
                 self.close("quit")
                 return
-            self._transport.write(data)
+            if isinstance(item, tuple):
+                self._write(item[0])
+                item[1]()
+            else:
+                self._write(item)
         if not queue:
             self._queue = None
 

@@ -35,6 +35,8 @@ class PendingLine:
     raw: bool = False
     #: what the message does to an earlier one (a reply, a reaction…), if anything
     referring: Referring | None = None
+    #: when the gateway took it from the user (time.time()): its delivery time on /metrics
+    taken_at: float | None = None
 
 
 def wait_for_connection(session: ServerSession, item: PendingLine) -> None:

@@ -41,8 +41,11 @@ def send(
     xmpp_id: str | None,
     full_jid: str = "",
     referring: Referring | None = None,
+    taken_at: float | None = None,
 ) -> None:
     """PRIVMSG; the id is kept with the resource that sent it, for an error to reach it.
+
+    ``taken_at``: when the gateway took it (time.time()), for its delivery time.
 
     With echo-message, the echo brings the line's msgid, which is recorded with the XMPP id
     (refers_store.PrivateEcho): a later reaction or reply names the message by it.
@@ -52,9 +55,7 @@ def send(
     if xmpp_id:
         sender = full_jid or session.user_jid
         remember(session._pm_ids, session.fold(nick), (xmpp_id, sender), MAX_REMEMBERED_IDS)
-    for tags in out.tagmsgs:
-        session.conn.send("TAGMSG", nick, tags=dict(tags))
-    lines = channel_messages.send_lines(session, nick, out)
+    lines = channel_messages.send_out(session, nick, out, taken_at)
     if lines and session.conn.has_cap("echo-message"):
         session.conn.echoes.expect(session.fold(nick), len(lines), xmpp_id, None, out.refers)
 

@@ -202,12 +202,15 @@ async def send_private(
     full_jid: str,
     refers: Refers | None,
     channel_key: str | None = None,
+    taken_at: float | None = None,
 ) -> None:
-    """A private message to ``nick``, in the form IRC carries what it does; its ids kept."""
+    """A private message to ``nick``, in the form IRC carries what it does; its ids kept.
+
+    ``taken_at``: when the gateway took it (time.time()), for its delivery time."""
     referring = None
     if refers is not None:
         referring = await private_outgoing(transport, session, nick, body, refers)
-    await session.private(nick, body, xmpp_id, full_jid, channel_key, referring)
+    await session.private(nick, body, xmpp_id, full_jid, channel_key, referring, taken_at)
     await record_sent(transport, session, nick, xmpp_id, body, refers)
 
 

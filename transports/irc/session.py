@@ -81,6 +81,10 @@ class Hooks(Protocol):
     ) -> None:
         """Send the room's last lines to resources that just joined."""
 
+    def handed_out(self, taken_at: float) -> None:
+        """A message of the user's, taken at ``taken_at`` (time.time()), is written to the
+        server's socket: its delivery time counts on /metrics."""
+
 
 class ServerSession:
     # Slots: one per user and server, held all along.
@@ -350,20 +354,23 @@ class ServerSession:
         full_jid: str,
         channel_key: str | None = None,
         referring: Referring | None = None,
+        taken_at: float | None = None,
     ) -> None:
         """A private message to a nick (from a room: ``channel_key``); it waits meanwhile.
 
-        ``referring``: what it does to an earlier message, if anything (outgoing.py).
+        ``referring``: what it does to an earlier message, if anything (outgoing.py);
+        ``taken_at``: when the gateway took it (time.time()), for its delivery time.
         """
         origin = (channel_key, full_jid) if channel_key else None
         remember(self.reply_from, self.fold(nick), origin, MAX_REMEMBERED_IDS)
         if not self.connected:
-            pending.wait_for_connection(
-                self, PendingLine(nick, body, xmpp_id, None, full_jid, False, referring=referring)
+            item = PendingLine(
+                nick, body, xmpp_id, None, full_jid, False, referring=referring, taken_at=taken_at
             )
+            pending.wait_for_connection(self, item)
             return
         pending.check_backlog(self)
-        private_messages.send(self, nick, body, xmpp_id, full_jid, referring)
+        private_messages.send(self, nick, body, xmpp_id, full_jid, referring, taken_at)
 
     async def wait_connected(self, timeout: float) -> None:
         """Until registered: for a request that needs the server now (LIST opened it)."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import time
 from typing import Any
 
 from mappings.archive import ArchivePage, ArchiveQuery, RoomArchive
@@ -60,6 +62,24 @@ log = logging.getLogger(__name__)
 AWAY_SHOWS = ("away", "xa", "dnd")
 #: (show, status) of most resources: one tuple for all of them
 PLAINLY_ONLINE = ("", "")
+#: Room addresses parsed and written, remembered: every room message names its room, and a
+#: name goes through nodeprep each time. Few, so that 10,000 users' rooms cost little.
+ROOM_NAMES_KEPT = 256
+
+
+@functools.lru_cache(maxsize=ROOM_NAMES_KEPT)
+def _parse_room(localpart: str, fixed_server: str | None) -> str | None:
+    """A room JID's local part → our room address (None: not a channel); a malformed one
+    raises AddressError each time (exceptions are not remembered)."""
+    if not is_channel_name(unescape_localpart(localpart)):
+        return None
+    return str(parse_irc_address(localpart, fixed_server))
+
+
+@functools.lru_cache(maxsize=ROOM_NAMES_KEPT)
+def _format_room(room: str, fixed_server: str | None) -> str:
+    name, _, server = room.rpartition("%")
+    return format_address(IrcAddress("channel", server, name), fixed_server)
 
 
 class IrcTransport(Transport, RoomService):
@@ -157,6 +177,10 @@ class IrcTransport(Transport, RoomService):
     ) -> None:
         await send_last_lines(self, user_jid, room, resources, max_history)
 
+    def handed_out(self, taken_at: float) -> None:
+        # IRC has no outbox, so no worker counts its delivery: the line on the socket does.
+        self.host.handed_out(self.name, taken_at)
+
     # -- addressing ----------------------------------------------------------------------------
 
     def parse_address(self, localpart: str) -> str:
@@ -176,12 +200,12 @@ class IrcTransport(Transport, RoomService):
         return super().contact_identity(address)
 
     def parse_room(self, localpart: str) -> str | None:
-        if not is_channel_name(unescape_localpart(localpart)):
-            return None
-        return str(parse_irc_address(localpart, self.settings.fixed_server))
+        return _parse_room(localpart, self.settings.fixed_server)
 
     def format_room(self, room: str) -> str:
-        return self.format_address(room)
+        if room.rpartition("%")[0][:1] not in ("#", "&", "+", "!"):
+            return self.format_address(room)  # not a channel: no room of ours, never kept
+        return _format_room(room, self.settings.fixed_server)
 
     def split_address(self, address: str) -> IrcAddress:
         """Our own canonical address string back into its parts."""
@@ -252,6 +276,7 @@ class IrcTransport(Transport, RoomService):
         origin_id: str | None,
         refers: Refers | None = None,
     ) -> None:
+        taken_at = time.time()
         joining = self._joining.get((full_jid, room))
         if joining is not None:
             await joining.wait()
@@ -260,7 +285,14 @@ class IrcTransport(Transport, RoomService):
         if refers is not None:
             referring = await refers_store.room_outgoing(self, session, room, body, refers)
         await channel_messages.say(
-            session, full_jid, session.fold(address.name), body, xmpp_id, origin_id, referring
+            session,
+            full_jid,
+            session.fold(address.name),
+            body,
+            xmpp_id,
+            origin_id,
+            referring,
+            taken_at,
         )
 
     async def send_private(
@@ -272,10 +304,11 @@ class IrcTransport(Transport, RoomService):
         xmpp_id: str | None,
         refers: Refers | None = None,
     ) -> None:
+        taken_at = time.time()
         session, address = self._room_session(full_jid, room)
         key = session.fold(address.name)
         await refers_store.send_private(
-            self, session, check_nick(nick), body, xmpp_id, full_jid, refers, key
+            self, session, check_nick(nick), body, xmpp_id, full_jid, refers, key, taken_at
         )
 
     async def change_nick(self, full_jid: str, room: str, nick: str) -> None:
@@ -376,6 +409,7 @@ class IrcTransport(Transport, RoomService):
     # -- one-to-one ----------------------------------------------------------------------------
 
     async def send(self, message: OutboundMessage) -> None:
+        taken_at = time.time()
         address = self.split_address(message.contact)
         if address.kind == "channel":
             raise GatewayError("join the room to talk in it", "not-acceptable")
@@ -390,7 +424,7 @@ class IrcTransport(Transport, RoomService):
             return
         m = message
         await refers_store.send_private(
-            self, session, address.name, m.body, m.xmpp_id, m.from_jid, m.refers
+            self, session, address.name, m.body, m.xmpp_id, m.from_jid, m.refers, None, taken_at
         )
 
     async def user_presence(self, presence: UserPresence) -> None:

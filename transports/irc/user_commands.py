@@ -84,7 +84,13 @@ def after_registration(session: ServerSession) -> None:
             conn.send(*split_raw(item.body))
         else:
             private_messages.send(
-                session, item.target, item.body, item.xmpp_id, item.full_jid, item.referring
+                session,
+                item.target,
+                item.body,
+                item.xmpp_id,
+                item.full_jid,
+                item.referring,
+                item.taken_at,
             )
 
 
