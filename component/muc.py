@@ -24,23 +24,17 @@ from collections.abc import Coroutine
 from typing import Any
 
 from slixmpp import JID, Message, Presence
-from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import StanzaBase
 
 from component import chat_states, room_admin, room_occupants, room_queries, room_render
 from component.message_refs import refers_of, shared_link
 from component.room_directory import RoomDirectory
+from component.room_gone import gone_resources, is_gone
 from component.room_history import HistoryHold, HistoryLimit, parse_limit
 from component.room_invites import Invitations, is_invitation
 from component.room_members import RoomMembers
-from component.room_namespaces import (
-    NS_CHATSTATES,
-    NS_MAM,
-    NS_MUC,
-    NS_PING,
-    NS_SID,
-    NS_STANZAS,
-)
+from component.room_namespaces import NS_MAM, NS_MUC, NS_PING, NS_SID
+from component.room_posts import is_plain_room_post
 from component.room_stanza_ids import ForeignStanzaIds
 from transports.base import GatewayError, UserPresence
 from transports.rooms import (
@@ -57,80 +51,6 @@ from transports.rooms import (
 log = logging.getLogger(__name__)
 #: slixmpp's own log of what it reads, kept for the room posts taken before it sees them
 slixmpp_log = logging.getLogger("slixmpp.xmlstream.xmlstream")
-
-#: Errors that mean a resource is no longer there (the conditions Prosody's MUC kicks on).
-GONE_CONDITIONS = frozenset(
-    {
-        "gone",
-        "internal-server-error",
-        "item-not-found",
-        "jid-malformed",
-        "recipient-unavailable",
-        "redirect",
-        "remote-server-not-found",
-        "remote-server-timeout",
-        "service-unavailable",
-    }
-)
-
-
-#: Checking who is still there after a reattach: questions in flight, and the wait for each.
-CHECK_CONCURRENCY = 50
-CHECK_TIMEOUT_SECONDS = 30
-
-
-def error_condition(stanza: StanzaBase) -> str:
-    """An error stanza's defined condition.
-
-    Read from the XML: slixmpp's error plugin looks for ``<error/>`` in jabber:client, and
-    a component's stanzas are in jabber:component:accept, so ``stanza["error"]`` finds none.
-    """
-    for child in stanza.xml:
-        if child.tag.rpartition("}")[2] == "error":
-            for condition in child:
-                namespace, _, name = condition.tag[1:].partition("}")
-                if namespace == NS_STANZAS and name != "text":
-                    return name
-    return ""
-
-
-#: What a plain room post may hold besides its body: an origin-id and a chat state. None
-#: of these is asked for by a stanza handler of slixmpp's or ours (tests/unit/test_room_post).
-_PLAIN_POST_EXTRAS = frozenset(
-    {f"{{{NS_SID}}}origin-id"}
-    | {
-        f"{{{NS_CHATSTATES}}}{state}"
-        for state in ("active", "composing", "paused", "inactive", "gone")
-    }
-)
-
-
-def is_plain_room_post(stanza: StanzaBase) -> bool:
-    """A groupchat message with a body and nothing more than an origin-id or a chat state.
-
-    Of the thirty-odd stanza handlers slixmpp matches every stanza against, such a message
-    matches two: "IM", which raises the "message" event that the component takes, and the
-    MUC plugin's, which raises events nobody here listens to. Matching was a fifth of the
-    gateway's time passing room messages from XMPP to IRC.
-    """
-    if not isinstance(stanza, Message):
-        return False
-    xml = stanza.xml
-    if xml.get("type") != "groupchat":
-        return False
-    body = f"{{{stanza.namespace}}}body"
-    bodies = 0
-    for child in xml:
-        if child.tag == body:
-            bodies += 1
-        elif child.tag not in _PLAIN_POST_EXTRAS:
-            return False
-    return bodies == 1
-
-
-def is_gone(stanza: StanzaBase) -> bool:
-    """Whether an error stanza from a user's resource says that resource is gone."""
-    return error_condition(stanza) in GONE_CONDITIONS
 
 
 class MucRouter:
@@ -334,32 +254,12 @@ class MucRouter:
             self.run_soon(self.check_occupants())
 
     async def check_occupants(self) -> None:
-        """After the link to the XMPP server comes back, find the resources that are gone.
-
-        If the server itself went down, the sessions it held ended without a word to us, and
-        those resources would stay in their rooms for good (their IRC connections with them).
-        Each one is asked for its disco#info, which every client answers: the server answers
-        for a resource that no longer exists (service-unavailable), and that resource leaves.
-        No answer in time proves nothing, and the resource stays.
-        """
-        limit = asyncio.Semaphore(CHECK_CONCURRENCY)
-
-        async def check(full_jid: str) -> None:
-            async with limit:
-                try:
-                    await self.component.plugin["xep_0030"].get_info(
-                        jid=full_jid, ifrom=self.domain, timeout=CHECK_TIMEOUT_SECONDS
-                    )
-                except IqError as exc:
-                    if is_gone(exc.iq):
-                        for jid, room in [key for key in self.joined if key[0] == full_jid]:
-                            await self._occupant_gone(jid, room)
-                except IqTimeout:
-                    pass
-                except Exception:
-                    log.exception("checking whether %s is still there failed", full_jid)
-
-        await asyncio.gather(*(check(jid) for jid in {jid for jid, _ in self.joined}))
+        """After the link to the XMPP server comes back, the resources that are gone leave
+        (see :func:`component.room_gone.gone_resources`)."""
+        full_jids = {jid for jid, _ in self.joined}
+        for full_jid in await gone_resources(self.component, self.domain, full_jids):
+            for jid, room in [key for key in self.joined if key[0] == full_jid]:
+                await self._occupant_gone(jid, room)
 
     async def _occupant_gone(self, full_jid: str, room: str) -> None:
         """A resource that went away without a word (its server died): out of the room, as

@@ -43,7 +43,18 @@ def install(component: GatewayComponent) -> None:
     for shown in ("available", "dnd", "xa", "chat", "away"):
         component.del_event_handler(f"presence_{shown}", component._handle_available)
     component.del_event_handler("presence_unavailable", component._handle_unavailable)
-    component.add_event_handler("presence", partial(on_presence, component))
+    component.add_event_handler("presence", partial(in_arrival_order, component))
+
+
+async def in_arrival_order(component: GatewayComponent, pres: Presence) -> None:
+    """A user's presences taken in the order they came, in turn with their messages.
+
+    slixmpp runs each handler as a task of its own, and a join awaits the store before it
+    reaches IRC: under load, three joins sent at once went out as JOINs in another order (and
+    were answered so), and a message sent right after a join could overtake it.
+    """
+    async with component.in_order.turn(pres["from"].bare):
+        await on_presence(component, pres)
 
 
 def _presence_events(component: GatewayComponent, pres: Presence) -> None:

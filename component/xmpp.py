@@ -89,7 +89,8 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
         self.muc: MucRouter | None = None
         self.occupancy = RoomOccupancy(self)
         self.contacts_shown = ContactsShown()  # for the goodbye at shutdown (goodbye.py)
-        self._in_order = InArrivalOrder()
+        #: each user's stanzas (messages, presences) taken one after another, as they came
+        self.in_order = InArrivalOrder()
         # We answer subscriptions and probes ourselves, from the store.
         self.del_event_handler("presence_probe", self._handle_probe)
         self.auto_authorize = None
@@ -247,7 +248,7 @@ class GatewayComponent(OutgoingStream, ComponentXMPP):
     # -- messages from users -------------------------------------------------------------------
 
     async def _on_message(self, msg: Message) -> None:
-        async with self._in_order.turn(msg["from"].bare):
+        async with self.in_order.turn(msg["from"].bare):
             await self._take_message(msg)
 
     async def _take_message(self, msg: Message) -> None:

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 from slixmpp import JID, Iq, Message
 from slixmpp.exceptions import IqError, IqTimeout
 
-from component.muc import MucRouter, error_condition, is_gone
+from component.muc import MucRouter
+from component.room_gone import error_condition, is_gone
 
 COMPONENT_NS = "jabber:component:accept"
 

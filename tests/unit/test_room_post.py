@@ -17,7 +17,7 @@ from slixmpp import Message
 from component.config import Config
 from component.host import Host
 from component.metrics import Metrics
-from component.muc import is_plain_room_post
+from component.room_posts import is_plain_room_post
 from component.xmpp import GatewayComponent
 from mappings.store import Store
 from transports.irc.settings import IrcSettings
