@@ -20,20 +20,12 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import quoteattr
 
 from aiohttp import web
-from slixmpp import Iq
-from slixmpp.xmlstream import StanzaBase
 
 from component.commands import CommandRunner
-from component.group_commit import (
-    CONFIRM_PREFIX,
-    Committed,
-    GroupCommit,
-    new_confirm_id,
-    server_of,
-)
+from component.confirming_ping import ConfirmingPings
+from component.group_commit import Committed, GroupCommit, new_confirm_id, server_of
 from component.render import with_stable_ids
 from component.set_aside import set_aside_notice
 from component.stanza_bound import bound_fields, needs_link, with_link
@@ -58,8 +50,6 @@ MAX_ATTEMPTS = 5
 #: How long the full text of a cut message stays at its link
 FULL_TEXT_TTL_SECONDS = 30 * 24 * 3600.0
 LEASE_CHECK_SECONDS = 30.0
-CONFIRM_TIMEOUT_SECONDS = 15.0
-CONFIRM_POLL_SECONDS = 0.25
 
 
 class Host:
@@ -82,7 +72,6 @@ class Host:
         self.metrics = metrics
         self.commands = CommandRunner(self)
         self.component: GatewayComponent | None = None
-        self._confirmations: dict[str, asyncio.Future[None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self.outbox_wakeup = asyncio.Event()
         self._drain_wakeup = asyncio.Event()
@@ -98,6 +87,7 @@ class Host:
         self._media = served_media(self)  # its route must be added before the server starts
         self._uploads: Uploads | None = None  # once attached to the component
         self._writer = GroupCommit(store, transport_name, self._sends_at_once, self._committed)
+        self._pings = ConfirmingPings(store, self._writer.confirm_soon)
 
     # -- TransportHost ---------------------------------------------------------------------------
 
@@ -207,7 +197,7 @@ class Host:
     def attach(self, component: GatewayComponent) -> None:
         """Bind the host to its component and catch the answers that confirm drained batches."""
         self.component = component
-        component.add_filter("in", self._on_confirmation)
+        component.add_filter("in", self._pings.on_answer)
         self._uploads = Uploads(
             component, self._media.files, self.public_url, self._config.xmpp.upload_service
         )
@@ -373,7 +363,7 @@ class Host:
 
         The ping's id is stored on the batch's rows first, because with several connections
         for one component (ejabberd) the server may hand the answer to another process; that
-        process then confirms the rows (see :meth:`_on_confirmation`).
+        process then confirms the rows (confirming_ping.py).
         """
         inbound = self._store.inbound
         by_domain: dict[str, list[int]] = defaultdict(list)
@@ -390,51 +380,6 @@ class Host:
 
     async def _ping_and_wait(self, domain: str, confirm_id: str) -> bool:
         assert self.component is not None
-        if not self._connected:
-            return False
-        answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._confirmations[confirm_id] = answered
-        # no waiter of slixmpp's: the answer may reach another process
-        self.component.send(ping_text(self._domain, domain, confirm_id))
-        deadline = asyncio.get_running_loop().time() + CONFIRM_TIMEOUT_SECONDS
-        try:
-            while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(answered), CONFIRM_POLL_SECONDS)
-                if answered.done():
-                    self._writer.confirm_soon(confirm_id)
-                    return True
-                if not await self._store.inbound.unconfirmed(confirm_id):
-                    return True  # another process got the answer and confirmed
-                if asyncio.get_running_loop().time() > deadline or not self._connected:
-                    log.warning(
-                        "%s: no answer from %s; the batch will be sent again", self._domain, domain
-                    )
-                    return False
-        finally:
-            self._confirmations.pop(confirm_id, None)
-
-    def _on_confirmation(self, stanza: StanzaBase) -> StanzaBase | None:
-        """Incoming filter: answers to drain pings, ours or another process's."""
-        if (
-            not isinstance(stanza, Iq)
-            or stanza["type"] not in ("result", "error")
-            or not stanza["id"].startswith(CONFIRM_PREFIX)
-        ):
-            return stanza
-        waiting = self._confirmations.get(stanza["id"])
-        if waiting is not None:
-            if not waiting.done():
-                waiting.set_result(None)
-        else:
-            self._writer.confirm_soon(stanza["id"])
-        return None  # an error answer confirms too: the server processed what came before
-
-
-def ping_text(sender: str, server: str, ping_id: str) -> str:
-    """The confirming ping (XEP-0199), written as text: built as slixmpp stanza objects and
-    serialised, it was 4% of the gateway's time under a webhook burst (one per batch)."""
-    return (
-        f"<iq type='get' id={quoteattr(ping_id)} to={quoteattr(server)}"
-        f" from={quoteattr(sender)}><ping xmlns='urn:xmpp:ping'/></iq>"
-    )
+        return await self._pings.ping_and_wait(
+            self.component, self._domain, domain, confirm_id, lambda: self._connected
+        )

@@ -10,6 +10,7 @@ import pytest
 from slixmpp import ComponentXMPP
 
 from component import user_presence
+from component.ordering import InArrivalOrder
 
 USER = "alice@example.org/phone"
 ROOM_OCCUPANT = "#room%irc.localhost@irc.example.org/alice"
@@ -26,6 +27,7 @@ async def test_an_available_presence_is_handled_and_no_roster_entry_is_kept(
     monkeypatch.setattr(user_presence, "on_presence", on_presence)
     component: Any = ComponentXMPP("irc.example.org", "secret")
     component.domain = "irc.example.org"
+    component.in_order = InArrivalOrder()  # as GatewayComponent has
     user_presence.install(component)
     for ptype in (None, "unavailable"):
         pres = component.make_presence(pfrom=USER, pto=ROOM_OCCUPANT, ptype=ptype)

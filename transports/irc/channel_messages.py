@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from transports.base import GatewayError
 from transports.events import Refers, new_stanza_id
 from transports.irc.channel import Channel
-from transports.irc.connection import Written
 from transports.irc.limits import MAX_REMEMBERED_IDS, remember
+from transports.irc.line_writer import Written
 from transports.irc.outgoing import Outgoing, Referring, outgoing
 from transports.irc.pending import PendingLine, check_backlog, wait_for_connection
 from transports.irc.protocol import IrcLine

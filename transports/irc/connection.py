@@ -4,32 +4,27 @@ Written here rather than on jaraco ``irc``'s asyncio client because that one thr
 a blocking ``time.sleep`` (it would stall every other user's connection in the loop), has no
 SASL, refuses over-long lines instead of splitting them, and decodes with one codec only.
 
-What is written during one turn of the event loop leaves in one write at the end of that turn,
-in order: a write is a system call, and a burst of messages from XMPP arrives in one read.
-
 It is an :class:`asyncio.Protocol`, not a pair of stream tasks: a gateway holds one
 connection per user and server, so what each one costs while idle is what the gateway costs
-per user. Lines are split in ``data_received``; a line leaves at once when nothing waits
-before it, and otherwise behind the throttle, on a timer; silence is watched by idle.py.
+per user. Lines are split in ``data_received``; what is written leaves as line_writer.py
+says (throttled, one socket write per loop turn); silence is watched by idle.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import ssl
-from collections import deque
 from collections.abc import Callable, Mapping
-from typing import TypeAlias
 
 from transports.egress import REFUSED_TEXT, RefusedDestination, resolve_allowed
-from transports.irc import identd, idle
+from transports.irc import identd, idle, isupport
 from transports.irc.caps import Capabilities
-from transports.irc.casemap import RFC1459, casemapping, fold
+from transports.irc.casemap import RFC1459, fold
 from transports.irc.echoes import Echoes
-from transports.irc.modes import DEFAULT_CHANMODES, DEFAULT_PREFIX, PrefixModes
+from transports.irc.line_writer import CLOSE_MARK, LineWriter, Written
+from transports.irc.modes import DEFAULT_CHANMODES
 from transports.irc.pacing import gate
 from transports.irc.protocol import (
     IrcLine,
@@ -53,32 +48,14 @@ log = logging.getLogger(__name__)
 
 #: A partial line longer than this is dropped, up to its end: no valid line is that long.
 MAX_READ_LINE = 65536
-#: In the outgoing queue: close once everything before it is written (after a QUIT).
-_CLOSE = b""
-#: What a line's sender is told once the line is written to the socket (delivery metrics).
-Written: TypeAlias = Callable[[], None]
-#: A line waiting in the queue: its bytes, and whom to tell when it is written, if anyone.
-Queued: TypeAlias = bytes | tuple[bytes, Written]
 
 
-#: Until the server's ISUPPORT says otherwise (immutable: one for every connection).
-_DEFAULT_PREFIX_MODES = PrefixModes.parse(DEFAULT_PREFIX)
-
-
-@functools.lru_cache(maxsize=64)
-def _prefix_modes(isupport: str) -> PrefixModes:
-    """One (immutable) PrefixModes for each PREFIX a server says, not one per connection."""
-    return PrefixModes.parse(isupport)
-
-
-class IrcConnection(asyncio.Protocol):
+class IrcConnection(LineWriter):
     # Slots: a gateway holds one connection per user and server, and a dict of thirty
     # attributes was 1.5 KiB of what each user costs.
     __slots__ = (
-        "_bucket",
         "_caps",
         "_close_reason",
-        "_closed",
         "_final",
         "_gate",
         "_holding",
@@ -87,15 +64,9 @@ class IrcConnection(asyncio.Protocol):
         "_on_closed",
         "_on_line",
         "_partial",
-        "_paused",
         "_pinged",
         "_ports",
-        "_pump_timer",
-        "_queue",
         "_skipping",
-        "_token_taken",
-        "_transport",
-        "_unsent",
         "_welcome",
         "casemapping",
         "chanmodes",
@@ -113,9 +84,12 @@ class IrcConnection(asyncio.Protocol):
         on_line: Callable[[IrcLine], None],
         on_closed: Callable[[IrcConnection, str], None],
     ) -> None:
+        super().__init__(
+            TokenBucket(options.burst, options.lines_per_second) if options.burst else None
+        )
         self.options = options
         self.nick = options.nick
-        self.prefix_modes = _DEFAULT_PREFIX_MODES
+        self.prefix_modes = isupport.DEFAULT_PREFIX_MODES
         self.chanmodes = DEFAULT_CHANMODES
         #: the server's CASEMAPPING (ISUPPORT); rfc1459 until it says
         self.casemapping = RFC1459
@@ -126,20 +100,8 @@ class IrcConnection(asyncio.Protocol):
         self.registered = False
         self._on_line = on_line
         self._on_closed = on_closed
-        self._transport: asyncio.Transport | None = None
         self._partial = b""
         self._skipping = False
-        #: Lines waiting behind the throttle or for the socket (None when none wait: an
-        #: empty deque alone is half a KiB, and a gateway holds thousands of connections).
-        self._queue: deque[Queued] | None = None
-        #: Bytes written during this turn of the loop, to leave at its end (None: nothing).
-        self._unsent: list[bytes] | None = None
-        self._bucket = (
-            TokenBucket(options.burst, options.lines_per_second) if options.burst else None
-        )
-        self._token_taken = False
-        self._pump_timer: asyncio.TimerHandle | None = None
-        self._paused = False
         self._last_read = 0.0
         self._pinged = False
         self._welcome: asyncio.Future[None] | None = None
@@ -155,7 +117,6 @@ class IrcConnection(asyncio.Protocol):
         )
         self._holding = False
         self._ports: tuple[int, int] | None = None
-        self._closed = False
         self._close_reason = ""
         self._final = False
 
@@ -283,16 +244,11 @@ class IrcConnection(asyncio.Protocol):
         if self._transport is not None and not self._closed and not self._transport.is_reading():
             self._transport.resume_reading()
 
-    @property
-    def backlog(self) -> int:
-        """Lines waiting behind the throttle."""
-        return len(self._queue) if self._queue else 0
-
     def quit(self, message: str = "") -> None:
         """Send QUIT (after what is queued) and close once it is written."""
         self.send("QUIT", message or "Leaving")
         if not self._closed:
-            self._enqueue(_CLOSE)
+            self._enqueue(CLOSE_MARK)
 
     def close(self, reason: str = "closed") -> None:
         """Close now; ``on_closed`` is called once, with the reason."""
@@ -336,13 +292,6 @@ class IrcConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         reason = f"connection lost: {exc}" if exc else "the server closed the connection"
         self.close(self._close_reason or reason)
-
-    def pause_writing(self) -> None:
-        self._paused = True
-
-    def resume_writing(self) -> None:
-        self._paused = False
-        self._pump()
 
     def data_received(self, data: bytes) -> None:
         self._last_read = asyncio.get_running_loop().time()
@@ -397,57 +346,6 @@ class IrcConnection(asyncio.Protocol):
         if self._transport is not None and not self._closed:
             self._write(self._encode(build_line(command, *params)))
 
-    def _write(self, data: bytes) -> None:
-        """Write at the end of this turn of the loop, with whatever else is written in it."""
-        if self._unsent is None:
-            self._unsent = [data]
-            asyncio.get_running_loop().call_soon(self._flush)
-        else:
-            self._unsent.append(data)
-
-    def _flush(self) -> None:
-        unsent, self._unsent = self._unsent, None
-        # Closed meanwhile: close() flushed first, so what is left was never written.
-        if unsent and self._transport is not None and not self._transport.is_closing():
-            self._transport.write(b"".join(unsent) if len(unsent) > 1 else unsent[0])
-
-    def _enqueue(self, data: Queued) -> None:
-        if self._queue is None:
-            self._queue = deque()
-        self._queue.append(data)
-        self._pump()
-
-    def _pump(self) -> None:
-        """Write queued lines as the throttle and the socket allow; a timer for the rest."""
-        if self._pump_timer is not None:
-            return  # already waiting for the throttle
-        if self._transport is None:
-            return  # connection_made pumps
-        queue = self._queue
-        while queue and not self._paused and not self._closed:
-            if self._bucket is not None and not self._token_taken:
-                wait = self._bucket.delay()
-                if wait > 0:
-                    self._token_taken = True  # this line leaves once the wait is over
-                    self._pump_timer = asyncio.get_running_loop().call_later(wait, self._tick)
-                    return
-            self._token_taken = False
-            item = queue.popleft()
-            if item == _CLOSE:
-                self.close("quit")
-                return
-            if isinstance(item, tuple):
-                self._write(item[0])
-                item[1]()
-            else:
-                self._write(item)
-        if not queue:
-            self._queue = None
-
-    def _tick(self) -> None:
-        self._pump_timer = None
-        self._pump()
-
     def check_silence(self, now: float) -> None:
         """PING after a silence, and give up if the silence goes on (idle.py's sweep)."""
         if self._closed:
@@ -475,7 +373,7 @@ class IrcConnection(asyncio.Protocol):
         elif command in ("NICK", "JOIN", "CHGHOST") and self._is_me(line):
             self._track_self(line)
         if command == "005":
-            self._isupport(line.params[1:-1])
+            isupport.apply(self, line.params[1:-1])
         elif command == "ERROR":
             self._close_reason = f"the server said: {line.param(0)}"
         with contextlib.suppress(Exception):
@@ -531,13 +429,3 @@ class IrcConnection(asyncio.Protocol):
         self._close_reason = reason
         self._final = final
         self.close(reason)
-
-    def _isupport(self, tokens: tuple[str, ...]) -> None:
-        for token in tokens:
-            key, _, value = token.partition("=")
-            if key == "PREFIX":
-                self.prefix_modes = _prefix_modes(value)
-            elif key == "CHANMODES" and value:
-                self.chanmodes = value
-            elif key == "CASEMAPPING":
-                self.casemapping = casemapping(value)

@@ -17,6 +17,7 @@ from transports.irc import (
     channel_list,
     channel_messages,
     invites,
+    isupport,
     membership,
     notifications,
     private_messages,
@@ -86,7 +87,7 @@ async def _on_isupport(session: ServerSession, line: IrcLine) -> None:
     set the keys back to the default in between.
     """
     if any(token.startswith("CASEMAPPING=") for token in line.params[1:-1]):
-        session.adopt_casemapping()
+        isupport.adopt_casemapping(session)
 
 
 #: What handles each IRC command or numeric; other numerics are shown as the server's words.

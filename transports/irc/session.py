@@ -23,17 +23,24 @@ import dataclasses
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
 
 from transports.base import GatewayError
-from transports.events import ContactPresence, InboundMessage
-from transports.irc import answers, membership, pending, private_messages, user_commands
+from transports.events import InboundMessage
+from transports.irc import (
+    answers,
+    membership,
+    pending,
+    private_messages,
+    server_presence,
+    user_commands,
+)
 from transports.irc.addressing import IrcAddress
 from transports.irc.batches import OpenBatches
 from transports.irc.casemap import RFC1459, fold
 from transports.irc.channel import Channel, Member
 from transports.irc.connection import ConnectOptions, IrcConnection, RegistrationFailed
 from transports.irc.handlers import HANDLERS
+from transports.irc.hooks import Hooks
 from transports.irc.invites import PendingInvites
 from transports.irc.limits import MAX_REMEMBERED_IDS, MAX_UNHANDLED_LINES, ReplyBudget, remember
 from transports.irc.numerics import JOIN_ERRORS, QUIET_NUMERICS
@@ -41,49 +48,9 @@ from transports.irc.outgoing import Referring
 from transports.irc.pacing import jittered
 from transports.irc.pending import PendingLine
 from transports.irc.protocol import IrcLine
-from transports.rooms import Occupant, RoomListing, RoomStatus
+from transports.rooms import Occupant, RoomListing
 
 log = logging.getLogger(__name__)
-
-
-class Hooks(Protocol):
-    """What a session needs from its transport: delivery, the archive, settings."""
-
-    version_reply: str
-    reconnect_attempts: int
-    reconnect_delay: float
-    reconnect_max_delay: float
-
-    async def deliver_event(self, event: Any) -> bool: ...
-
-    def archive_line(
-        self,
-        user_jid: str,
-        room: str,
-        nick: str,
-        body: str,
-        notice: bool,
-        *,
-        timestamp: float | None = None,
-        msgid: str | None = None,
-    ) -> str | None:
-        """Keep a room line; return its stanza id (None when archiving is off).
-
-        ``msgid`` (IRCv3) becomes the stanza id and ``timestamp`` (server-time) its time,
-        so that history and MAM show what the server said, when it said it.
-
-        It returns before the line is written: the line can be delivered at once, and lines
-        that arrive together are written together.
-        """
-
-    async def history(
-        self, user_jid: str, room: str, resources: tuple[str, ...], max_history: int | None
-    ) -> None:
-        """Send the room's last lines to resources that just joined."""
-
-    def handed_out(self, taken_at: float) -> None:
-        """A message of the user's, taken at ``taken_at`` (time.time()), is written to the
-        server's socket: its delivery time counts on /metrics."""
 
 
 class ServerSession:
@@ -196,31 +163,6 @@ class ServerSession:
         """The lookup key of a nick or channel name here: the server's CASEMAPPING."""
         return fold(name, self.casemapping)
 
-    def adopt_casemapping(self) -> None:
-        """The server announced its CASEMAPPING (005): fold every key again by it.
-
-        Only on 005, never at registration: a new connection says rfc1459 until its 005
-        arrives, and folding back and forth could merge two channels of an ascii server.
-
-        Room JIDs keep the names the user joined with; only lookup keys change, so that on
-        an ``ascii`` server ``#a[b]`` and ``#a{b}`` are two channels, as the server sees them.
-        """
-        mapping = self.conn.casemapping if self.conn is not None else RFC1459
-        if mapping == self.casemapping:
-            return
-        self.casemapping = mapping
-        for channel in self.channels.values():
-            channel.remap(mapping)
-        keys = {key: channel.key for key, channel in self.channels.items()}
-        self.channels = {channel.key: channel for channel in self.channels.values()}
-        self.reply_from = {
-            self.fold(nick): (keys.get(origin[0], origin[0]), origin[1]) if origin else None
-            for nick, origin in self.reply_from.items()
-        }
-        self._pm_ids = {self.fold(nick): ids for nick, ids in self._pm_ids.items()}
-        if self.nick_room is not None:
-            self.nick_room = keys.get(self.nick_room, self.nick_room)
-
     @property
     def nick(self) -> str:
         return self.conn.nick if self.conn is not None else self.options.nick
@@ -273,7 +215,7 @@ class ServerSession:
         reason = lost or ""
         while not self._stopping:
             if lost is not None:
-                await self._connection_lost(lost)
+                await server_presence.disconnected(self, lost)
                 lost = None
             else:
                 conn = IrcConnection(self.options, self._on_line, self._closed)
@@ -298,7 +240,7 @@ class ServerSession:
                     self.connected = False
                     if self._stopping:
                         break
-                    await self._connection_lost(reason)
+                    await server_presence.disconnected(self, reason)
             if self._stopping or not self.wanted:
                 break
             attempt += 1
@@ -319,30 +261,8 @@ class ServerSession:
         if self._ready is not None:
             self._ready.set()  # its waiters wake; the next wait makes a new one
             self._ready = None
-        await self.hooks.deliver_event(
-            ContactPresence(self.user_jid, self.server, True, "", f"connected as {self.nick}")
-        )
+        await server_presence.connected(self)
         user_commands.after_registration(self)
-
-    async def _connection_lost(self, reason: str) -> None:
-        self.invites = None  # their answers will not come
-        self.requests.fail_all(reason)
-        await self.hooks.deliver_event(
-            ContactPresence(self.user_jid, self.server, False, "", reason)
-        )
-        for channel in self.channels.values():
-            channel.joined = False
-            channel.names = None
-            channel.who_pending = False
-            if channel.present():
-                await self.hooks.deliver_event(
-                    RoomStatus(
-                        self.user_jid,
-                        self.room(channel),
-                        channel.present(),
-                        f"Disconnected from {self.server} ({reason}); reconnecting…",
-                    )
-                )
 
     # -- calls from the user that need the connection ---------------------------------------
 

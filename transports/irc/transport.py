@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from typing import Any
@@ -28,6 +27,7 @@ from transports.base import (
 )
 from transports.events import ContactPresence, Refers
 from transports.irc import (
+    away,
     channel_list,
     channel_messages,
     chat_states,
@@ -36,15 +36,11 @@ from transports.irc import (
     membership,
     moderation,
     refers_store,
+    room_names,
     user_commands,
     versions,
 )
-from transports.irc.addressing import (
-    IrcAddress,
-    check_nick,
-    format_address,
-    is_channel_name,
-)
+from transports.irc.addressing import IrcAddress, check_nick, format_address
 from transports.irc.addressing import parse_address as parse_irc_address
 from transports.irc.history import send_last_lines
 from transports.irc.limits import one_line
@@ -54,32 +50,9 @@ from transports.irc.server_settings import ServerSettingsCommand
 from transports.irc.session import ServerSession
 from transports.irc.settings import IrcServerSettings, IrcSettings
 from transports.irc.settings_command import SETTINGS_SCOPE
-from transports.jid_escaping import unescape_localpart
 from transports.rooms import RoomListing, RoomService
 
 log = logging.getLogger(__name__)
-
-AWAY_SHOWS = ("away", "xa", "dnd")
-#: (show, status) of most resources: one tuple for all of them
-PLAINLY_ONLINE = ("", "")
-#: Room addresses parsed and written, remembered: every room message names its room, and a
-#: name goes through nodeprep each time. Few, so that 10,000 users' rooms cost little.
-ROOM_NAMES_KEPT = 256
-
-
-@functools.lru_cache(maxsize=ROOM_NAMES_KEPT)
-def _parse_room(localpart: str, fixed_server: str | None) -> str | None:
-    """A room JID's local part → our room address (None: not a channel); a malformed one
-    raises AddressError each time (exceptions are not remembered)."""
-    if not is_channel_name(unescape_localpart(localpart)):
-        return None
-    return str(parse_irc_address(localpart, fixed_server))
-
-
-@functools.lru_cache(maxsize=ROOM_NAMES_KEPT)
-def _format_room(room: str, fixed_server: str | None) -> str:
-    name, _, server = room.rpartition("%")
-    return format_address(IrcAddress("channel", server, name), fixed_server)
 
 
 class IrcTransport(Transport, RoomService):
@@ -200,12 +173,12 @@ class IrcTransport(Transport, RoomService):
         return super().contact_identity(address)
 
     def parse_room(self, localpart: str) -> str | None:
-        return _parse_room(localpart, self.settings.fixed_server)
+        return room_names.parse_room(localpart, self.settings.fixed_server)
 
     def format_room(self, room: str) -> str:
         if room.rpartition("%")[0][:1] not in ("#", "&", "+", "!"):
             return self.format_address(room)  # not a channel: no room of ours, never kept
-        return _format_room(room, self.settings.fixed_server)
+        return room_names.format_room(room, self.settings.fixed_server)
 
     def split_address(self, address: str) -> IrcAddress:
         """Our own canonical address string back into its parts."""
@@ -252,7 +225,7 @@ class IrcTransport(Transport, RoomService):
         done = self._joining.setdefault((full_jid, room), asyncio.Event())
         try:
             session = await self._session(user_jid, address.server, nick)
-            self._presence_changed(user_jid, resource, True, show, status)
+            away.presence_changed(self, user_jid, resource, True, show, status)
             await membership.join(session, resource, address.name, nick, max_history)
         finally:
             done.set()
@@ -431,10 +404,12 @@ class IrcTransport(Transport, RoomService):
         user_jid, _, resource = presence.from_jid.partition("/")
         if presence.contact and self.parse_room_address(presence.contact):
             if presence.available:  # a show in a room: AWAY only, the join is not replayed
-                self._presence_changed(user_jid, resource, True, presence.show, presence.status)
+                away.presence_changed(
+                    self, user_jid, resource, True, presence.show, presence.status
+                )
             return  # joins and leaves: the MUC router handles them
-        self._presence_changed(
-            user_jid, resource, presence.available, presence.show, presence.status
+        away.presence_changed(
+            self, user_jid, resource, presence.available, presence.show, presence.status
         )
         if not presence.available:
             await self.resource_gone(presence.from_jid)
@@ -449,26 +424,6 @@ class IrcTransport(Transport, RoomService):
             for key in [k for k, c in session.channels.items() if resource in c.resources]:
                 await membership.leave(session, resource, key)
             await self._drop_if_unused(session)
-
-    def _presence_changed(
-        self, user_jid: str, resource: str, available: bool, show: str, status: str
-    ) -> None:
-        """Keep each resource's availability; AWAY on IRC when no resource is plainly online."""
-        resources = self.presences.setdefault(user_jid, {})
-        if available:
-            resources[resource] = (show, status) if show or status else PLAINLY_ONLINE
-        else:
-            resources.pop(resource, None)
-        away: str | None = None
-        if resources and all(show in AWAY_SHOWS for show, _ in resources.values()):
-            show, status = next(iter(resources.values()))
-            away = one_line(status) or {"away": "Away", "xa": "Extended away", "dnd": "Busy"}[show]
-        if not resources:
-            self.presences.pop(user_jid, None)
-            away = "Offline"
-        for (user, _), session in self.sessions.items():
-            if user == user_jid:
-                user_commands.set_away(session, away)
 
     def registration_form(self, user_jid: str, current: Registration | None) -> Form:
         """IRC needs none: the form says so, and what registering does all the same."""
