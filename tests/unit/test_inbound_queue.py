@@ -7,24 +7,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from component.set_aside import set_aside_notice
 from mappings.inbound import QUEUED, SET_ASIDE, QueuedEvent
 from mappings.store import Store
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-    else:
-        opened = await Store.open(request.getfixturevalue("postgres_url"))
-    yield opened
-    await opened.close()
 
 
 def transport() -> str:

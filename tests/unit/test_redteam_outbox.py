@@ -7,23 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from mappings.outbox import DELIVERED, OutboxFull
 from mappings.store import Store
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-    else:
-        opened = await Store.open(request.getfixturevalue("postgres_url"))
-    yield opened
-    await opened.close()
 
 
 async def test_a_user_past_the_bound_is_refused_and_others_are_not(store: Store) -> None:

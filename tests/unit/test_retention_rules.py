@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -34,16 +33,6 @@ RECENT = NOW - 0.5 * DAY
 ONE_DAY = RetentionSettings(
     outbox_days=1, message_ids_days=1, archive_days=1, inbound_days=1, interval_minutes=1
 )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-    else:
-        opened = await Store.open(request.getfixturevalue("postgres_url"))
-    yield opened
-    await opened.close()
 
 
 def user() -> str:

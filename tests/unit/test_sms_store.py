@@ -4,24 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from mappings.media import MediaFiles
 from mappings.sms_messages import SentSms, SmsMessages
 from mappings.store import Store
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-    else:
-        opened = await Store.open(request.getfixturevalue("postgres_url"))
-    yield opened
-    await opened.close()
 
 
 def sent(sid: str, outbox_id: int = 1) -> SentSms:

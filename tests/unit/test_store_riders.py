@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -17,16 +15,6 @@ from component.group_commit import GroupCommit
 from mappings.message_ids import MessageIdMapping, stored_with, take_riders
 from mappings.store import IntegrityError, Store
 from transports.events import InboundMessage
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-    else:
-        opened = await Store.open(request.getfixturevalue("postgres_url"))
-    yield opened
-    await opened.close()
 
 
 def mapping(transport: str, remote_id: str, user: str = "a@example.org") -> MessageIdMapping:
