@@ -83,6 +83,21 @@ class CountingClient:
             seen += chunk
         return seen
 
+    def count(self, word: bytes, total: int) -> asyncio.Event:
+        """Count the bodies starting with ``word`` from now on; the event is set at ``total``."""
+        received = 0
+        done = asyncio.Event()
+
+        def on_body(found: bytes, _number: int, _arrived: float) -> None:
+            nonlocal received
+            if found == word:
+                received += 1
+                if received == total:
+                    done.set()
+
+        self.on_body = on_body
+        return done
+
     async def _scan(self) -> None:
         assert self._reader is not None
         carry = b""

@@ -63,6 +63,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from irc_report import PORTWAY, Latency, Memory, Rounds, Step, percentile  # noqa: E402
+from packages import ensure_packages  # noqa: E402
 from support.gateway import GatewayProcess  # noqa: E402
 from support.ports import free_port, wait_for_ports  # noqa: E402
 from support.process import ServerProcess, ServerStartError, tail  # noqa: E402
@@ -96,21 +97,6 @@ def now() -> float:
 
 
 # -- servers -----------------------------------------------------------------------------------
-
-
-def ensure_packages() -> None:
-    """Install InspIRCd and biboumi from Debian if they are missing."""
-    missing = [
-        pkg
-        for pkg, exe in (("inspircd", "inspircd"), ("biboumi", "biboumi"))
-        if not shutil.which(exe) and not Path(f"/usr/sbin/{exe}").exists()
-    ]
-    if not missing:
-        return
-    print(f"installing {' '.join(missing)} (apt-get)…", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
 
 
 def write_template(name: str, target: Path, **values: Any) -> Path:
@@ -1077,7 +1063,7 @@ async def main() -> None:
     args = arguments()
     steps = numbers(args.users)
     portway_steps = sorted(set(steps) | set(numbers(args.portway_users)))
-    ensure_packages()
+    ensure_packages({"inspircd": "inspircd", "biboumi": "biboumi"})
     busy_before, own_before = machine_busy_seconds(), own_busy_seconds()
     workdir = Path(tempfile.mkdtemp(prefix="portway-bench-irc-"))
     prosody = Prosody(workdir / "prosody", components=SECRETS, muc=False, log_level="warn")
