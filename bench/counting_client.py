@@ -17,6 +17,8 @@ import re
 import time
 from collections.abc import Callable
 
+from quick_ack import ack_at_once
+
 NS_CLIENT = "jabber:client"
 NS_STREAM = "http://etherx.jabber.org/streams"
 NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
@@ -99,12 +101,13 @@ class CountingClient:
         return done
 
     async def _scan(self) -> None:
-        assert self._reader is not None
+        assert self._reader is not None and self._writer is not None
         carry = b""
         while True:
             chunk = await self._reader.read(262144)
             if not chunk:
                 return
+            ack_at_once(self._writer)
             arrived = time.perf_counter()
             data = carry + chunk
             # Only whole messages are scanned: a body split between two reads is found once.

@@ -64,6 +64,7 @@ sys.path.insert(0, str(ROOT))
 
 from irc_report import PORTWAY, Latency, Memory, Rounds, Step, percentile  # noqa: E402
 from packages import ensure_packages  # noqa: E402
+from quick_ack import ack_at_once  # noqa: E402
 from support.gateway import GatewayProcess  # noqa: E402
 from support.ports import free_port, wait_for_ports  # noqa: E402
 from support.process import ServerProcess, ServerStartError, tail  # noqa: E402
@@ -81,7 +82,6 @@ SECRETS = {
     COUNTER_JID: "counter-bench-secret",
 }
 PASSWORD = "bench-pw"
-CHANNEL = "#bench"
 #: steady rates (msg/s) at which latency is measured, each way
 LATENCY_RATES = (50, 500)
 
@@ -331,12 +331,13 @@ class XmppStream:
                         self._waiters.remove(entry)
 
     async def _read(self) -> None:
-        assert self._reader is not None
+        assert self._reader is not None and self._writer is not None
         try:
             while True:
                 data = await self._reader.read(262144)
                 if not data:
                     break
+                ack_at_once(self._writer)
                 self._parser.Parse(data, False)
         except (ConnectionError, xml.parsers.expat.ExpatError):
             pass
@@ -467,15 +468,16 @@ class CountingComponent:
             if not chunk:
                 raise XmppError("counting component refused")
             reply += chunk
-        self._task = asyncio.create_task(self._read(reader))
+        self._task = asyncio.create_task(self._read(reader, writer))
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
+    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         carry = b""
         marker = b"</body>"
         while True:
             data = await reader.read(262144)
             if not data:
                 return
+            ack_at_once(writer)
             data = carry + data
             found = data.count(marker)
             carry = data[-(len(marker) - 1) :]
@@ -531,12 +533,13 @@ class IrcPeer:
         await self._writer.drain()
 
     async def _read(self) -> None:
-        assert self._reader is not None
+        assert self._reader is not None and self._writer is not None
         carry = b""
         while True:
             data = await self._reader.read(262144)
             if not data:
                 return
+            ack_at_once(self._writer)
             lines = (carry + data).split(b"\r\n")
             carry = lines.pop()
             for line in lines:
@@ -824,23 +827,31 @@ async def wait_for_component(prosody: Prosody, domain: str, timeout: float = 30.
 
 
 class Lane:
-    """One gateway as the message measures see it: one XMPP user in ``#bench``, one IRC peer
-    there, and what each side receives routed to the measure under way on that side (the
-    gateway echoes a user's own room messages back to XMPP: those must not count)."""
+    """One gateway as the message measures see it: one XMPP user in a channel of its own
+    (``#bench-portway``, ``#bench-biboumi``), one IRC peer there, and what each side receives
+    routed to the measure under way on that side (the gateway echoes a user's own room
+    messages back to XMPP: those must not count).
+
+    Each lane has its own channel so that a gateway relays only its own measure's messages:
+    until December 2026 both lanes shared ``#bench``, and during Portway's rounds biboumi
+    relayed every message too (about 350 µs of CPU each, on the same 2 cores), which cut
+    Portway's XMPP→IRC rate from about 4,400 to 3,000 msg/s; the ceiling round paid no such
+    cost."""
 
     def __init__(self, gateway: Gateway, prosody: Prosody, ircd: Inspircd) -> None:
         self.gateway = gateway
         tag = gateway.label.lower()
         self.peer = IrcPeer(ircd.port, f"{tag}peer")
         self.client = XmppStream(f"bench{tag[0]}", prosody.c2s_port)
-        self.room = f"{CHANNEL}%{IRC_SERVER}@{gateway.domain}"
+        self.channel = f"#bench-{tag}"
+        self.room = f"{self.channel}%{IRC_SERVER}@{gateway.domain}"
         self.nick = f"{tag}x"
         self.at_irc = Arrivals("-")
         self.at_xmpp = Arrivals("-")
 
     async def open(self) -> None:
         await self.peer.connect()
-        await self.peer.join(CHANNEL)
+        await self.peer.join(self.channel)
         await self.client.connect()
         joined = self.peer.wait_for(f":{self.nick}!".encode())
         await self.client.join(self.room, self.nick)
@@ -864,8 +875,8 @@ class Lane:
                 (client.drain),
             )
         self.at_xmpp = arrivals
-        peer = self.peer
-        return arrivals, lambda n: peer.send(f"PRIVMSG {CHANNEL} :{prefix}{n}\r\n"), peer.drain
+        peer, channel = self.peer, self.channel
+        return arrivals, lambda n: peer.send(f"PRIVMSG {channel} :{prefix}{n}\r\n"), peer.drain
 
     async def throughput(self, key: str, prefix: str, total: int, window: int) -> float:
         arrivals, send, drain = self._sides(key, prefix)
