@@ -24,6 +24,7 @@ from component import chat_states, gateway_iqs, render, stanzas, user_presence
 from component.commands import ContactCommands
 from component.core_commands import core_commands
 from component.goodbye import ContactsShown
+from component.incoming import AckingStream
 from component.message_refs import FEATURES as MESSAGE_REF_FEATURES
 from component.message_refs import BodilessRefers, refers_of, shared_link
 from component.occupancy import RoomOccupancy
@@ -75,7 +76,7 @@ UNSUBSCRIBE_SEQUENCE: tuple[Literal["unsubscribe", "unsubscribed", "unavailable"
 )
 
 
-class GatewayComponent(OutgoingStream, ComponentXMPP):
+class GatewayComponent(AckingStream, OutgoingStream, ComponentXMPP):
     """The XMPP face of one transport."""
 
     def __init__(self, transport: Transport, host: Host, secret: str) -> None:

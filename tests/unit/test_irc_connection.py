@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from transports.irc.connection import MAX_READ_LINE, ConnectOptions, IrcConnection
+from transports.irc.connection import ConnectOptions, IrcConnection
+from transports.irc.line_reader import MAX_READ_LINE
 from transports.irc.protocol import IrcLine
 
 

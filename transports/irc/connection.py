@@ -17,12 +17,14 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from transports.egress import REFUSED_TEXT, RefusedDestination, resolve_allowed
 from transports.irc import identd, idle, isupport
 from transports.irc.caps import Capabilities
 from transports.irc.casemap import RFC1459, fold
 from transports.irc.echoes import Echoes
+from transports.irc.line_reader import split_lines
 from transports.irc.line_writer import CLOSE_MARK, LineWriter, Written
 from transports.irc.modes import DEFAULT_CHANMODES
 from transports.irc.pacing import gate
@@ -43,17 +45,16 @@ from transports.irc.registration import (  # ConnectOptions: re-exported
 )
 from transports.irc.throttle import TokenBucket
 from transports.irc.webirc import webirc_params
+from transports.quick_ack import ack_now, ack_socket
 
 log = logging.getLogger(__name__)
-
-#: A partial line longer than this is dropped, up to its end: no valid line is that long.
-MAX_READ_LINE = 65536
 
 
 class IrcConnection(LineWriter):
     # Slots: a gateway holds one connection per user and server, and a dict of thirty
     # attributes was 1.5 KiB of what each user costs.
     __slots__ = (
+        "_ack_socket",
         "_caps",
         "_close_reason",
         "_final",
@@ -102,6 +103,7 @@ class IrcConnection(LineWriter):
         self._on_closed = on_closed
         self._partial = b""
         self._skipping = False
+        self._ack_socket: Any = None
         self._last_read = 0.0
         self._pinged = False
         self._welcome: asyncio.Future[None] | None = None
@@ -283,6 +285,7 @@ class IrcConnection(LineWriter):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self._ack_socket = ack_socket(transport)  # IRC servers write with Nagle on
         self._register_ident(transport)
         self._last_read = asyncio.get_running_loop().time()
         if not self._closed:
@@ -294,25 +297,15 @@ class IrcConnection(LineWriter):
         self.close(self._close_reason or reason)
 
     def data_received(self, data: bytes) -> None:
+        ack_now(self._ack_socket)
         self._last_read = asyncio.get_running_loop().time()
         self._pinged = False
-        if self._skipping:
-            end = data.find(b"\n")
-            if end < 0:
-                return
-            data, self._skipping = data[end + 1 :], False
-        if self._partial:
-            data = self._partial + data
-        lines = data.split(b"\n")
-        self._partial = lines.pop()
-        if len(self._partial) > MAX_READ_LINE:
-            # A line longer than anything valid: skip it, keep the connection.
-            self._partial, self._skipping = b"", True
+        lines, self._partial, self._skipping = split_lines(self._partial, self._skipping, data)
         encoding, fallback = self.options.encoding, self.options.fallback_encoding
         for raw in lines:
             if self._closed:
                 return
-            text = decode(raw.rstrip(b"\r"), encoding, fallback)
+            text = decode(raw, encoding, fallback)
             if text:
                 self._handle(parse_line(text))
 
