@@ -70,6 +70,10 @@ def sasl_plain(user: str, secret: str) -> list[str]:
     return chunks
 
 
+def _no_failure(reason: str, final: bool) -> None:
+    """A connection without SASL: no capability can fail its registration."""
+
+
 def _requests(names: list[str]) -> list[str]:
     """Capability names packed into as few CAP REQ arguments as fit a line."""
     lines: list[str] = []
@@ -109,7 +113,9 @@ class Capabilities:
         sasl_password: str | None = None,
     ) -> None:
         self._send = send
-        self._fail = fail
+        # Only SASL fails a negotiation: without it, ``fail`` (a bound method, 64 bytes per
+        # connection) is not kept.
+        self._fail = fail if sasl_password else _no_failure
         self._sasl_user = sasl_user
         self._sasl_password = sasl_password
         self.offered: Mapping[str, str] = NOTHING_OFFERED

@@ -50,10 +50,13 @@ def split_identity(name: str) -> tuple[str, str | None]:
 @dataclass(slots=True)  # one per channel per user
 class Channel:
     name: str
-    #: resource → the nick it asked for (status 210 when the nick it got differs)
-    resources: dict[str, str] = field(default_factory=dict)
-    #: resources waiting for the join to complete, with their history limit
-    awaiting: dict[str, int | None] = field(default_factory=dict)
+    #: the user's resources in the room, joined or joining (a tuple: most users have one,
+    #: and a dict of them was 184 bytes per channel of each user)
+    resources: tuple[str, ...] = ()
+    #: resource → (the nick it asked for, its history limit), while it waits for the join
+    #: to complete (status 210 when the nick it gets differs); an emptied dict keeps its
+    #: table, so there is none meanwhile
+    awaiting: dict[str, tuple[str, int | None]] | None = None
     members: dict[str, Member] = field(default_factory=dict)
     topic: str = ""
     topic_by: str = ""
@@ -69,9 +72,16 @@ class Channel:
     casemapping: str = RFC1459
     #: the stanza id of the user's latest message here: a retraction of it says "last"
     last_own: str | None = None
-    #: fold(nick) → (id, text) of each member's latest line, which ``s/old/new/`` corrects
-    #: (bounded: limits.MAX_REMEMBERED_IDS)
-    last_lines: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: ``last_lines``, from the first line said here (an empty dict is 64 bytes)
+    _last_lines: dict[str, tuple[str, str]] | None = field(default=None, repr=False)
+
+    @property
+    def last_lines(self) -> dict[str, tuple[str, str]]:
+        """fold(nick) → (id, text) of each member's latest line, which ``s/old/new/``
+        corrects (bounded: limits.MAX_REMEMBERED_IDS)."""
+        if self._last_lines is None:
+            self._last_lines = {}
+        return self._last_lines
 
     @property
     def key(self) -> str:
@@ -84,7 +94,8 @@ class Channel:
         """The server announced its CASEMAPPING (005): fold the keys again by it."""
         self.casemapping = casemapping
         self.members = {self.fold(m.nick): m for m in self.members.values()}
-        self.last_lines = {self.fold(nick): line for nick, line in self.last_lines.items()}
+        if self._last_lines is not None:
+            self._last_lines = {self.fold(nick): line for nick, line in self._last_lines.items()}
         if self.names is not None:
             self.names = {self.fold(m.nick): m for m in self.names.values()}
 
@@ -95,7 +106,30 @@ class Channel:
 
     def present(self) -> tuple[str, ...]:
         """The resources that see this room's traffic (joined, not still joining)."""
-        return tuple(sorted(r for r in self.resources if r not in self.awaiting))
+        awaiting = self.awaiting or ()
+        return tuple(sorted(r for r in self.resources if r not in awaiting))
+
+    def add_resource(self, resource: str, nick: str, max_history: int | None) -> None:
+        """``resource`` joins with ``nick``; it waits for the join to complete."""
+        if resource not in self.resources:
+            self.resources += (resource,)
+        if self.awaiting is None:
+            self.awaiting = {}
+        self.awaiting[resource] = (nick, max_history)
+
+    def remove_resource(self, resource: str) -> None:
+        """``resource`` leaves the room, joined or still joining."""
+        self.resources = tuple(r for r in self.resources if r != resource)
+        self.welcomed(resource)
+
+    def welcomed(self, resource: str) -> tuple[str | None, int | None]:
+        """``resource`` waits no more: the nick it asked for and its history limit."""
+        if self.awaiting is None:
+            return None, None
+        asked = self.awaiting.pop(resource, None)
+        if not self.awaiting:
+            self.awaiting = None
+        return asked or (None, None)
 
     def member(self, nick: str) -> Member | None:
         return self.members.get(self.fold(nick))

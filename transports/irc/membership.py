@@ -41,8 +41,7 @@ async def join(
             )
         channel = Channel(channel_name, casemapping=session.casemapping)
         session.channels[channel.key] = channel
-    channel.resources[resource] = nick
-    channel.awaiting[resource] = max_history
+    channel.add_resource(resource, nick, max_history)
     user_commands.choose_nick(session, nick)
     if channel.joined:
         await welcome(session, channel, [resource])
@@ -65,8 +64,7 @@ async def leave(session: ServerSession, resource: str, channel_key: str, status:
     channel = session.channels.get(channel_key)
     if channel is None or resource not in channel.resources:
         return
-    channel.resources.pop(resource, None)
-    channel.awaiting.pop(resource, None)
+    channel.remove_resource(resource)
     await session.hooks.deliver_event(
         OccupantPresence(
             session.user_jid,
@@ -96,14 +94,14 @@ async def welcome(session: ServerSession, channel: Channel, resources: list[str]
     """Bring resources into a joined room: occupants, self-presence, history, subject."""
     room = session.room(channel)
     for resource in resources:
-        max_history = channel.awaiting.pop(resource, None)
+        asked, max_history = channel.welcomed(resource)
         targets = (resource,)
         for member in channel.members.values():
             if session.fold(member.nick) != session.fold(session.nick):
                 await session.hooks.deliver_event(
                     OccupantPresence(session.user_jid, room, targets, session.occupant(member))
                 )
-        asked = channel.resources.get(resource, session.nick)
+        asked = asked or session.nick
         await session.hooks.deliver_event(
             OccupantPresence(
                 session.user_jid,

@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from transports.base import GatewayError
 from transports.events import InboundMessage
@@ -57,8 +57,9 @@ class ServerSession:
     # Slots: one per user and server, held all along.
     __slots__ = (
         "_lines",
-        "_pm_ids",
+        "_pm_table",
         "_ready",
+        "_reply_table",
         "_stopping",
         "_task",
         "_worker",
@@ -79,7 +80,6 @@ class ServerSession:
         "on_gone",
         "options",
         "pending",
-        "reply_from",
         "requests",
         "server",
         "sync_count",
@@ -93,7 +93,7 @@ class ServerSession:
         user_jid: str,
         server: str,
         options: ConnectOptions,
-        after_connect: list[str],
+        after_connect: Sequence[str],
         on_gone: Callable[[ServerSession], None],
     ) -> None:
         self.hooks = hooks
@@ -101,7 +101,8 @@ class ServerSession:
         self.server = server
         # One copy for every connection of the session (WEBIRC names the user by it).
         self.options = dataclasses.replace(options, user_jid=user_jid)
-        self.after_connect = after_connect
+        #: a tuple: none is the shared empty one, where an empty list was 56 bytes per user
+        self.after_connect = tuple(after_connect)
         self.on_gone = on_gone
         self.conn: IrcConnection | None = None
         #: self.fold(name) → channel: keys by the server's CASEMAPPING (rfc1459 until 005)
@@ -118,8 +119,9 @@ class ServerSession:
         self._stopping = False
         #: the channel whose nick change waits for the server's answer
         self.nick_room: str | None = None
-        #: fold(nick) → id of the user's last private message to it, for a 401 to answer
-        self._pm_ids: dict[str, tuple[str, str]] = {}
+        #: ``_pm_ids`` and ``reply_from`` (below), until the first use
+        self._pm_table: dict[str, tuple[str, str]] | None = None
+        self._reply_table: dict[str, tuple[str, str] | None] | None = None
         #: INVITEs waiting for the server's answer; exists only meanwhile
         self.invites: PendingInvites | None = None
         #: lines read and not yet handled; they and their worker task exist only meanwhile
@@ -132,9 +134,6 @@ class ServerSession:
         self.nick_chosen = False
         #: the nick to ask for once registered (chosen while the connection was under way)
         self.wanted_nick: str | None = None
-        #: fold(nick) → (channel key, full JID) when the user last wrote to that nick from a
-        #: room (None: from its contact JID), so that replies come back where it started
-        self.reply_from: dict[str, tuple[str, str] | None] = {}
         #: the user's requests waiting for the server's answer (moderation, LIST, VERSION)
         self.requests = answers.Requests()
         #: PINGs sent to learn that the server has answered what came before (moderation)
@@ -145,6 +144,31 @@ class ServerSession:
         self.listing: list[RoomListing] | None = None
         #: (id, full JID) of the raw command the user last sent, until an error answers it
         self.last_raw_id: tuple[str, str] | None = None
+
+    # -- tables made at first use (an empty dict: 64 bytes a user); set empty, dropped -------
+
+    @property
+    def _pm_ids(self) -> dict[str, tuple[str, str]]:
+        """fold(nick) → id of the user's last private message to it, for a 401 to answer."""
+        if self._pm_table is None:
+            self._pm_table = {}
+        return self._pm_table
+
+    @_pm_ids.setter
+    def _pm_ids(self, table: dict[str, tuple[str, str]]) -> None:
+        self._pm_table = table or None
+
+    @property
+    def reply_from(self) -> dict[str, tuple[str, str] | None]:
+        """fold(nick) → (channel key, full JID) when the user last wrote to that nick from a
+        room (None: from its contact JID), so that replies come back where it started."""
+        if self._reply_table is None:
+            self._reply_table = {}
+        return self._reply_table
+
+    @reply_from.setter
+    def reply_from(self, table: dict[str, tuple[str, str] | None]) -> None:
+        self._reply_table = table or None
 
     # -- addresses -----------------------------------------------------------------------------
 
@@ -218,7 +242,7 @@ class ServerSession:
                 await server_presence.disconnected(self, lost)
                 lost = None
             else:
-                conn = IrcConnection(self.options, self._on_line, self._closed)
+                conn = IrcConnection(self.options, self, self._closed)  # self: __call__
                 self.conn = conn
                 try:
                     await conn.connect()
@@ -330,6 +354,9 @@ class ServerSession:
             self.conn.pause_reading()  # the server waits while we catch up
         if self._worker is None:
             self._worker = asyncio.create_task(self._line_worker())
+
+    #: the connection's line callback: the session itself, not a bound method (64 bytes)
+    __call__ = _on_line
 
     async def _line_worker(self) -> None:
         try:
