@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from mappings.stanza_ids import new_stanza_id
 
 if TYPE_CHECKING:
     from mappings.store import Store
@@ -134,7 +135,7 @@ class RoomArchive:
         time (IRC server-time), else now.
         """
         message = ArchivedMessage(
-            stanza_id=stanza_id or str(uuid.uuid4()),
+            stanza_id=stanza_id or new_stanza_id(),
             nick=nick,
             body=body,
             timestamp=time.time() if timestamp is None else timestamp,

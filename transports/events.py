@@ -8,28 +8,12 @@ directions: a correction, retraction, reaction or reply names the earlier messag
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import secrets
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-_ID_PREFIX = secrets.token_hex(12)
-_ID_COUNTER = itertools.count()
-
-
-def new_stanza_id() -> str:
-    """A stanza id unique to this process run (random prefix), cheaper than uuid4 per message.
-
-    Written as a UUID (96 random bits, then a counter): some clients (Dino) take only
-    UUID-shaped ids as unique enough to drop a second copy by. Transports call it when they
-    must remember which XMPP id a foreign message got, so that a reaction or a reply to it
-    can be carried back (``mappings/message_ids.py``).
-    """
-    raw = f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFF:08x}"
-    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
-
+from mappings.stanza_ids import new_stanza_id as new_stanza_id  # the transports' import
 
 RefersKind = Literal["correction", "retraction", "reaction", "reply"]
 
