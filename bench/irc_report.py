@@ -43,6 +43,8 @@ class Rounds:
     figures: dict[str, list[float]] = field(default_factory=dict)
     #: the XMPP ceiling measured in each round, when the measure is set against it
     ceilings: list[float] = field(default_factory=list)
+    #: the XMPP ceiling the way the measure goes, where it differs (component → client)
+    way_ceilings: list[float] = field(default_factory=list)
 
     def add(self, gateway: str, value: float) -> None:
         self.figures.setdefault(gateway, []).append(value)
@@ -70,6 +72,9 @@ class Rounds:
             if index < len(self.ceilings):
                 ceiling = self.ceilings[index]
                 text += f"  (XMPP ceiling {ceiling:6.0f}: {PORTWAY} at {ratio(a, ceiling):4.0%})"
+            if index < len(self.way_ceilings):
+                way = self.way_ceilings[index]
+                text += f"  (component → client {way:6.0f}: at {ratio(a, way):4.0%})"
             out.append(text)
         text = (
             f"    median: {PORTWAY} {median(ours):8.1f}  {BIBOUMI} {median(theirs):8.1f}"
@@ -82,6 +87,10 @@ class Rounds:
             out.append(
                 f"    {PORTWAY} / XMPP ceiling, median of rounds: {share:.0%}  target ≥50%: {ok}"
             )
+        if self.way_ceilings:
+            way = zip(ours, self.way_ceilings, strict=False)
+            share = median([ratio(a, c) for a, c in way])
+            out.append(f"    {PORTWAY} / XMPP ceiling component → client, median: {share:.0%}")
         return out
 
 
