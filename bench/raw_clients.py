@@ -35,6 +35,20 @@ NS_MUC = "http://jabber.org/protocol/muc"
 # -- a raw XMPP client -------------------------------------------------------------------------
 
 
+class Writing:
+    """What every raw client writes through: its stream writer, once connected."""
+
+    _writer: asyncio.StreamWriter | None = None
+
+    def send(self, data: str) -> None:
+        assert self._writer is not None
+        self._writer.write(data.encode())
+
+    async def drain(self) -> None:
+        assert self._writer is not None
+        await self._writer.drain()
+
+
 class XmppError(Exception):
     pass
 
@@ -48,7 +62,7 @@ class Stanza:
     error: bool = False
 
 
-class XmppStream:
+class XmppStream(Writing):
     """A logged-in XMPP client session: SASL PLAIN, bind, presence, groupchat; nothing more.
 
     Incoming stanzas are parsed with expat and handed to ``on_stanza``; waits in
@@ -138,14 +152,6 @@ class XmppStream:
             if entry in self._waiters:
                 self._waiters.remove(entry)
 
-    def send(self, data: str) -> None:
-        assert self._writer is not None
-        self._writer.write(data.encode())
-
-    async def drain(self) -> None:
-        assert self._writer is not None
-        await self._writer.drain()
-
     def _open(self) -> None:
         self.send(
             f"<?xml version='1.0'?><stream:stream xmlns='{NS_CLIENT}' xmlns:stream='{NS_STREAM}'"
@@ -220,7 +226,7 @@ class XmppStream:
             self._task.cancel()
 
 
-class CountingComponent:
+class CountingComponent(Writing):
     """A XEP-0114 component that counts the message bodies it is sent, and does nothing else
     but send room messages when asked (the XMPP ceiling the other way)."""
 
@@ -277,10 +283,6 @@ class CountingComponent:
             f" id={quoteattr(ident)} by={quoteattr(room)}/></message>".encode()
         )
 
-    async def drain(self) -> None:
-        assert self._writer is not None
-        await self._writer.drain()
-
     async def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
@@ -291,7 +293,7 @@ class CountingComponent:
 # -- a raw IRC client ---------------------------------------------------------------------------
 
 
-class IrcPeer:
+class IrcPeer(Writing):
     """An IRC client: registers, joins, answers PING, hands PRIVMSG texts to ``on_text``."""
 
     def __init__(self, port: int, nick: str) -> None:
@@ -319,14 +321,6 @@ class IrcPeer:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiters.append((needle, future))
         return future
-
-    def send(self, data: str) -> None:
-        assert self._writer is not None
-        self._writer.write(data.encode())
-
-    async def drain(self) -> None:
-        assert self._writer is not None
-        await self._writer.drain()
 
     async def _read(self) -> None:
         assert self._reader is not None and self._writer is not None
