@@ -36,6 +36,5 @@ def presence_changed(
     if not resources:
         transport.presences.pop(user_jid, None)
         away = "Offline"
-    for (user, _), session in transport.sessions.items():
-        if user == user_jid:
-            user_commands.set_away(session, away)
+    for session in transport.sessions.of_user(user_jid):
+        user_commands.set_away(session, away)

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING
 
 from transports.base import GatewayError
 from transports.events import InboundMessage
-from transports.irc.addressing import IrcAddress
+from transports.irc.addressing import IrcAddress, parse_address
 from transports.irc.limits import MAX_PENDING_INVITES, remember
 from transports.irc.protocol import IrcLine
 from transports.rooms import RoomError, RoomInvite, RoomStatus
 
 if TYPE_CHECKING:
     from transports.irc.session import ServerSession
+    from transports.irc.transport import IrcTransport
 
 #: Error numerics an INVITE may get → XMPP error condition.
 INVITE_ERRORS = {
@@ -82,6 +83,21 @@ class PendingInvites:
         return InviteAnswer(
             nick, key, INVITE_ERRORS[line.command], f"cannot invite {nick} to {key}: {reason}"
         )
+
+
+def invited_nick(transport: IrcTransport, address: IrcAddress, invitee: str) -> str:
+    """The nick an invitation to the channel ``address`` goes to (``invitee``: a JID's
+    localpart): IRC invites a nick on the channel's own server, nothing else."""
+    target = parse_address(invitee, transport.settings.fixed_server)
+    if target.kind != "nick" or target.server != address.server:
+        example = transport.format_address(f"nick%{address.server}")
+        raise GatewayError(
+            f"only a nick on {address.server} can be invited to {address.name} "
+            f"({example}@{transport.host.domain})",
+            "not-acceptable",
+            "modify",
+        )
+    return target.name
 
 
 def send(session: ServerSession, channel_name: str, nick: str) -> None:

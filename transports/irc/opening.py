@@ -68,7 +68,7 @@ async def _open(
     if options.allowed_networks is not None:
         await check_destination(server, options.host, options.port, options.allowed_networks)
     # Counted after the awaits above, so that joins at once cannot pass it together.
-    held = sum(1 for user, _ in transport.sessions if user == user_jid)
+    held = len(transport.sessions.of_user(user_jid))
     if held >= transport.settings.max_connections_per_user:
         raise GatewayError(
             f"you already have {held} IRC connections, the most this gateway allows; "

@@ -48,6 +48,7 @@ from transports.irc.opening import open_session, restore_persistent_rooms
 from transports.irc.protocol import UnsafeLine, parse_raw_command
 from transports.irc.server_settings import ServerSettingsCommand
 from transports.irc.session import ServerSession
+from transports.irc.session_table import SessionTable
 from transports.irc.settings import IrcServerSettings, IrcSettings
 from transports.irc.settings_command import SETTINGS_SCOPE
 from transports.rooms import RoomListing, RoomService
@@ -69,7 +70,7 @@ class IrcTransport(Transport, RoomService):
 
     def __init__(self, settings: IrcSettings, host: TransportHost) -> None:
         super().__init__(settings, host)
-        self.sessions: dict[tuple[str, str], ServerSession] = {}
+        self.sessions = SessionTable()
         #: bare JID → resource → (show, status) of each available resource
         self.presences: dict[str, dict[str, tuple[str, str]]] = {}
         self.archive: RoomArchive | None = None
@@ -302,19 +303,11 @@ class IrcTransport(Transport, RoomService):
         if joining is not None:
             await joining.wait()
         address = self.split_address(room)
-        target = parse_irc_address(invitee, self.settings.fixed_server)
-        if target.kind != "nick" or target.server != address.server:
-            example = self.format_address(f"nick%{address.server}")
-            raise GatewayError(
-                f"only a nick on {address.server} can be invited to {address.name} "
-                f"({example}@{self.host.domain})",
-                "not-acceptable",
-                "modify",
-            )
+        nick = invites.invited_nick(self, address, invitee)
         session = self.sessions.get((full_jid.partition("/")[0], address.server))
         if session is None:
             raise GatewayError(f"you are not in {address.name}; join it first", "not-acceptable")
-        invites.send(session, address.name, target.name)
+        invites.send(session, address.name, nick)
 
     def takes_invitations(self, address: str) -> bool:
         """XEP-0249 invitations reach nicks (not channels, nor servers)."""
@@ -420,7 +413,7 @@ class IrcTransport(Transport, RoomService):
     async def resource_gone(self, full_jid: str) -> None:
         """A resource went offline: it leaves every room (bouncer rooms stay joined)."""
         user_jid, _, resource = full_jid.partition("/")
-        for session in [s for (u, _), s in self.sessions.items() if u == user_jid]:
+        for session in self.sessions.of_user(user_jid):
             for key in [k for k, c in session.channels.items() if resource in c.resources]:
                 await membership.leave(session, resource, key)
             await self._drop_if_unused(session)
@@ -434,8 +427,8 @@ class IrcTransport(Transport, RoomService):
         )
 
     async def unregistered(self, user_jid: str) -> None:
-        for key in [k for k in self.sessions if k[0] == user_jid]:
-            await self.sessions.pop(key).stop()
+        for session in self.sessions.of_user(user_jid):
+            await self.sessions.pop((user_jid, session.server)).stop()
 
     # -- per-server settings (ad-hoc command) --------------------------------------------------
 
