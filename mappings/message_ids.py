@@ -5,6 +5,7 @@ its target by the id its own side knows, and the other side needs its own id for
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -202,27 +203,28 @@ def insert_statements(
 
 def _insert(chunk: Sequence[tuple[MessageIdMapping, float]]) -> tuple[str, dict[str, Any]]:
     """One multi-row INSERT of ``chunk``'s maps, with its parameters."""
-    values = []
+    statement, names = _insert_shape(len(chunk))
     params: dict[str, Any] = {}
-    for n, (mapping, created_at) in enumerate(chunk):
-        names = [f"{column}{n}" for column in ("t", "u", "c", "d", "x", "r", "h", "b", "a")]
-        values.append("(" + ", ".join(":" + name for name in names) + ")")
-        params.update(
-            zip(
-                names,
-                (
-                    mapping.transport,
-                    mapping.user_jid,
-                    mapping.contact,
-                    mapping.direction,
-                    mapping.xmpp_id,
-                    mapping.remote_id,
-                    mapping.thread,
-                    mapping.body[:BODY_CHARS],
-                    created_at,
-                ),
-                strict=True,
-            )
-        )
-    statement = f"INSERT INTO message_ids ({_COLUMNS}, created_at) VALUES {', '.join(values)}"
+    for (t, u, c, d, x, r, h, b, a), (mapping, created_at) in zip(names, chunk, strict=True):
+        params[t] = mapping.transport
+        params[u] = mapping.user_jid
+        params[c] = mapping.contact
+        params[d] = mapping.direction
+        params[x] = mapping.xmpp_id
+        params[r] = mapping.remote_id
+        params[h] = mapping.thread
+        params[b] = mapping.body[:BODY_CHARS]
+        params[a] = created_at
     return statement, params
+
+
+@functools.lru_cache(maxsize=_CHUNK)
+def _insert_shape(rows: int) -> tuple[str, tuple[tuple[str, ...], ...]]:
+    """The INSERT of ``rows`` maps and each row's parameter names, made once per size: every
+    accepted webhook post's map goes through here (see :func:`mappings.inbound._insert_shape`)."""
+    names = tuple(
+        tuple(f"{column}{n}" for column in ("t", "u", "c", "d", "x", "r", "h", "b", "a"))
+        for n in range(rows)
+    )
+    values = ", ".join("(" + ", ".join(":" + name for name in row) + ")" for row in names)
+    return f"INSERT INTO message_ids ({_COLUMNS}, created_at) VALUES {values}", names

@@ -15,9 +15,10 @@ outage. The queue's dedup key (hook, post id, target) is what refuses a replayed
 
 from __future__ import annotations
 
+import json
 import logging
+import random
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -106,7 +107,7 @@ class HookEndpoint:
             targets = choose_targets(hook, post)
         except PayloadError as error:
             return _answer(error.status, error=error.text)
-        post_id = request.headers.get("webhook-id") or uuid.uuid4().hex
+        post_id = request.headers.get("webhook-id") or new_post_id()
         if len(post_id) > MAX_ID_LENGTH:
             return _answer(400, error=f"webhook-id is over {MAX_ID_LENGTH} characters")
         try:
@@ -121,7 +122,7 @@ class HookEndpoint:
         if not fresh:
             return _answer(409, error="this webhook-id was received before", id=post_id)
         log.info("hook %s: post %s accepted for %d target(s)", hook.name, post_id, len(targets))
-        return _answer(202, id=post_id)
+        return _accepted(post_id)
 
     def _check_signature(self, hook: Hook, request: web.Request, body: bytes) -> str | None:
         """Why a signed request is refused, or ``None`` if the hook's secret signed it."""
@@ -187,6 +188,21 @@ def _check_bearer(hook: Hook, request: web.Request) -> str | None:
     return None
 
 
+def new_post_id() -> str:
+    """The id of a post that came without ``webhook-id``: the time in milliseconds, then 80
+    random bits (32 hex digits, as a uuid4's were).
+
+    Being unique is all that is asked of it (the dedup key, what ``replace`` names), but it
+    is a key of three indexes (the inbound queue's dedup key, the id maps' remote id twice).
+    Random keys put each post on index pages of its own, and every commit wrote them all:
+    with ids that grow with time, a group commit's keys sit side by side on the indexes'
+    last pages (SQLite's commit, per post of a group of 16, went from 22 to 9 µs). The random
+    bits need not be secret (the id is the poster's to know, and only the hook's secret
+    lets anyone post): Python's generator, reseeded in a forked child, costs no system call.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{random.getrandbits(80):020x}"
+
+
 def choose_targets(hook: Hook, post: Post) -> tuple[str, ...]:
     """The post's ``to`` among the hook's targets, or all of them."""
     targets = hook.recipients + hook.rooms
@@ -203,6 +219,18 @@ def choose_targets(hook: Hook, post: Post) -> tuple[str, ...]:
 
 def _too_large(limit: int) -> web.Response:
     return _answer(413, error=f"the body is over {limit} bytes")
+
+
+def _accepted(post_id: str) -> web.Response:
+    """The 202 with the post's id, as :func:`web.json_response` would write it: the answer
+    every accepted post gets, built directly (1.0 µs instead of 2.4)."""
+    return web.Response(
+        body=b'{"id": ' + json.dumps(post_id).encode() + b"}", status=202, headers=_JSON
+    )
+
+
+#: The Content-Type that :func:`web.json_response` gives its answers
+_JSON = {"Content-Type": "application/json; charset=utf-8"}
 
 
 def _answer(status: int, *, headers: dict[str, str] | None = None, **fields: str) -> web.Response:
