@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Callable
 
-from quick_ack import ack_at_once
+from transports.quick_ack import ack_now, ack_socket
 
 NS_CLIENT = "jabber:client"
 NS_STREAM = "http://etherx.jabber.org/streams"
@@ -107,7 +107,7 @@ class CountingClient:
             chunk = await self._reader.read(262144)
             if not chunk:
                 return
-            ack_at_once(self._writer)
+            ack_now(ack_socket(self._writer.transport))
             arrived = time.perf_counter()
             data = carry + chunk
             # Only whole messages are scanned: a body split between two reads is found once.
