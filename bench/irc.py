@@ -12,7 +12,10 @@ bench/biboumi.cfg), all on 127.0.0.1, and measures in one run:
    messages with at most ``--window`` in flight, in ``--repeat`` rounds; each round measures
    the XMPP ceiling (an XMPP client through Prosody to a component that only counts; for
    IRC→XMPP also the other way, a component through Prosody to a client), then Portway,
-   then biboumi, both attached all along;
+   then biboumi, both attached all along; each round prints the CPU a message cost the
+   gateway and Prosody. Prosody runs on one core: going out, a message through Portway
+   costs it two stanzas (the user's, and its reflection to the user, which XEP-0045
+   requires) where the ceiling costs it one, which bounds that ratio near one half;
 3. p50 and p99 latency of each direction at a steady 50 and 500 msg/s, in rounds that
    alternate the gateways the same way;
 4. RSS (``VmRSS`` of /proc/<pid>/status) and CPU with 1, 100 and 1,000 users connected, each
@@ -86,6 +89,14 @@ SECRETS = {
 }
 #: steady rates (msg/s) at which latency is measured, each way
 LATENCY_RATES = (50, 500)
+#: Users joining at once in a user step (``--joins-at-once``). InspIRCd 3 completes
+#: registrations on its one-second tick, so a join takes about a second whatever the gateway
+#: does, and a step lasts (users / this) seconds: 25 at a time, the 10,000-user step lasts
+#: 6.5 minutes, and Portway's keepalives (a PING on each connection silent for 90 s, about
+#: 50 µs of CPU each) are counted in the step's join CPU, more of them the longer the step.
+#: More at a time shortens the steps, but each join in flight leaves about 11 KiB of
+#: Python's heap behind (freed, but the arenas stay mapped), which RSS per user then counts.
+JOINS_AT_ONCE = 25
 
 
 def now() -> float:
@@ -223,6 +234,12 @@ async def settle(pids: list[int], timeout: float = 60.0) -> None:
         await asyncio.sleep(0.5)
         if all(cpu_seconds(pid) - b < 0.025 for pid, b in zip(pids, before, strict=True)):
             return
+
+
+def prosody_cpu(prosody: Prosody) -> float:
+    """Prosody's CPU seconds so far."""
+    assert prosody.pid is not None
+    return cpu_seconds(prosody.pid)
 
 
 def machine_busy_seconds() -> float:
@@ -630,7 +647,9 @@ async def message_rounds(
         for index in range(args.repeat):
             for key, label in DIRECTIONS:
                 await settle(pids)
+                before = prosody_cpu(prosody)
                 ceiling = await xmpp_ceiling(prosody, args.messages, args.window)
+                ceiling_cpu = (prosody_cpu(prosody) - before) / args.messages * 1e6
                 throughput[key].ceilings.append(ceiling)
                 if key == "i2x":
                     await settle(pids)
@@ -643,18 +662,21 @@ async def message_rounds(
                         spy = start_py_spy(
                             lane.gateway.pid, args.py_spy.with_name(f"{args.py_spy.name}-{key}")
                         )
-                    cpu = cpu_seconds(lane.gateway.pid)
+                    cpu, served = cpu_seconds(lane.gateway.pid), prosody_cpu(prosody)
                     value = await lane.throughput(key, f"{key}{index} ", args.messages, args.window)
                     # CPU per message: the steadier figure on a shared machine, where the rate
                     # moves with the load but the work a message costs the gateway does not
                     per_message = (cpu_seconds(lane.gateway.pid) - cpu) / args.messages * 1e6
+                    # and Prosody's, which runs on one core: the limit of both directions
+                    served = (prosody_cpu(prosody) - served) / args.messages * 1e6
                     if spy is not None:
                         stop_py_spy(spy)
                         spy = None
                     throughput[key].add(lane.gateway.label, value)
                     print(
                         f"  round {index + 1} {label}: {lane.gateway.label} {value:.0f} msg/s,"
-                        f" {per_message:.0f} µs CPU a message (XMPP ceiling {ceiling:.0f})",
+                        f" {per_message:.0f} µs CPU a message, Prosody {served:.0f} µs"
+                        f" (XMPP ceiling {ceiling:.0f}, Prosody {ceiling_cpu:.0f} µs)",
                         flush=True,
                     )
         for rounds in throughput.values():
@@ -701,14 +723,19 @@ def stop_py_spy(spy: subprocess.Popen[bytes]) -> None:
 
 
 async def user_steps(
-    gateway: Gateway, prosody: Prosody, memory: Memory, steps: list[int], tag: str
+    gateway: Gateway,
+    prosody: Prosody,
+    memory: Memory,
+    steps: list[int],
+    tag: str,
+    at_once: int = JOINS_AT_ONCE,
 ) -> None:
     """RSS and CPU with each step's number of users connected, each in a channel of its own.
 
     A step the servers cannot reach (file descriptors, a refused login) ends the series;
     the reason is kept for the report."""
     clients: list[XmppStream] = []
-    limit = asyncio.Semaphore(25)
+    limit = asyncio.Semaphore(at_once)
     series = memory.steps.setdefault(gateway.label, [])
 
     async def one(index: int) -> XmppStream:
@@ -766,6 +793,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--latency-rounds", type=int, default=2)
     parser.add_argument("--users", default="1,100,1000", help="user steps for both gateways")
     parser.add_argument("--portway-users", default="10000", help="further steps, Portway only")
+    parser.add_argument(
+        "--joins-at-once", type=int, default=JOINS_AT_ONCE, help="users joining at a time"
+    )
     parser.add_argument("--only", choices=("portway", "biboumi"), help="measure one gateway")
     parser.add_argument("--skip-rss", action="store_true")
     parser.add_argument("--skip-messages", action="store_true")
@@ -831,7 +861,9 @@ async def main() -> None:
                 await asyncio.sleep(2)
                 memory.steps[gateway.label] = [Step(0, rss_kib(gateway.pid))]
                 mine = portway_steps if gateway.label == PORTWAY else steps
-                await user_steps(gateway, prosody, memory, mine, gateway.label.lower()[0])
+                await user_steps(
+                    gateway, prosody, memory, mine, gateway.label.lower()[0], args.joins_at_once
+                )
             finally:
                 await gateway.stop()
     finally:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
 from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import RequestHandler, _ErrInfo
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from component.listener import CappedSite
 from component.metrics import Metrics
 from mappings.store import Store
 
@@ -21,13 +19,6 @@ from mappings.store import Store
 #: route that forgets to, kept at the largest body any fixed cap allows, so it never buffers
 #: megabytes for a stranger.
 MAX_BODY_BYTES = 64 * 1024
-
-
-#: Connections the listener serves at once; past it, a new one is closed as it comes. An
-#: unfinished request holds what it has sent (up to :data:`MAX_HEADERS` headers of
-#: :data:`MAX_FIELD_BYTES`: 128 KiB, about 250 KiB of the gateway's memory each), so this
-#: bounds what strangers can hold to about 32 MiB; 600 such connections uncapped held 145.
-MAX_CONNECTIONS = 128
 #: Headers a request may have, and the longest one; Twilio and hook senders send a dozen or
 #: two short ones, and a reverse proxy adds a few.
 MAX_HEADERS = 32
@@ -59,7 +50,8 @@ request_log.addFilter(MalformedRequests())
 
 
 async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
-    """Start the HTTP listener for ``app``, within :data:`MAX_CONNECTIONS` and the timeouts.
+    """Start the HTTP listener for ``app``, within its cap (component/listener.py) and the
+    timeouts.
 
     ``runner.cleanup()`` stops it, as with aiohttp's own sites.
     """
@@ -79,96 +71,6 @@ async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
         await runner.cleanup()
         raise
     return runner
-
-
-class CappedSite(web.TCPSite):
-    """aiohttp's TCP site, closing connections past :data:`MAX_CONNECTIONS` as they come."""
-
-    async def start(self) -> None:
-        await web.BaseSite.start(self)  # registers the site, so the runner stops it
-        server = self._runner.server
-        assert server is not None
-        self._server = await asyncio.get_running_loop().create_server(
-            capped(server, MAX_CONNECTIONS), self._host, self._port
-        )
-
-
-def capped(server: web.Server, limit: int) -> Callable[[], asyncio.BaseProtocol]:
-    """A protocol factory like ``server`` that drops connections past ``limit`` at once."""
-
-    # Counted here, not by the server's own list: that one learns of a connection only once
-    # the loop gets to it, so a burst of accepts (a whole listen backlog) went past the cap.
-    # Weak, so that a connection the loop fails to set up is not counted for ever.
-    live: weakref.WeakSet[_DeafOnceRefused] = weakref.WeakSet()
-
-    def connection() -> asyncio.BaseProtocol:
-        if len(live) >= limit:
-            return _Refused()
-        protocol = _DeafOnceRefused(server(), live)
-        live.add(protocol)
-        return protocol
-
-    return connection
-
-
-class _DeafOnceRefused(asyncio.Protocol):
-    """aiohttp's handler for one connection, reading nothing more once it refuses a request.
-
-    Until its 400 is sent, aiohttp goes on reading a connection whose request it refused (a
-    header too long, too many of them): each read queues one more refusal, whose traceback
-    keeps the bytes read (up to 256 KiB). 128 connections each sending 1 MiB of headers held
-    100 MiB that way, and the allocator kept it after they were answered. Paused here, a
-    refused connection holds one read at most; aiohttp closes it once the 400 is written.
-
-    The refusal is seen in the handler's queue of parsed messages, which aiohttp does not
-    publish: should that change, :func:`refused` says no and only this guard is lost
-    (``test_http_requests_whose_headers_never_end_are_bounded`` would show it).
-    """
-
-    def __init__(self, handler: RequestHandler, live: weakref.WeakSet[_DeafOnceRefused]) -> None:
-        self.handler = handler
-        self.live = live
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.handler.connection_made(transport)
-
-    def data_received(self, data: bytes) -> None:
-        self.handler.data_received(data)
-        if self.transport is not None and refused(self.handler):
-            self.transport.pause_reading()
-
-    def eof_received(self) -> bool | None:
-        self.handler.eof_received()
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.live.discard(self)
-        self.handler.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        self.handler.pause_writing()
-
-    def resume_writing(self) -> None:
-        self.handler.resume_writing()
-
-
-def refused(handler: RequestHandler) -> bool:
-    """Whether the last message aiohttp parsed on this connection is a refusal."""
-    queued = getattr(handler, "_messages", None)
-    if not queued:
-        return False
-    return isinstance(queued[-1][0], _ErrInfo)
-
-
-class _Refused(asyncio.Protocol):
-    """A connection over the cap: closed as it is made, nothing read."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        transport.abort()
 
 
 def make_app(

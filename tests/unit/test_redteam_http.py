@@ -7,24 +7,30 @@ raw sockets, so a request can be left unfinished on purpose.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiohttp import web
 
 from component import http
+from component import listener as connections
 from component.http import serve
 
 
-@pytest.fixture
-async def listener(unused_tcp_port: int) -> AsyncIterator[int]:
+async def serve_hello(port: int) -> web.AppRunner:
+    """The listener as the gateway starts it, answering ``GET /`` with "hello"."""
     app = web.Application()
 
     async def hello(_request: web.Request) -> web.Response:
         return web.Response(text="hello")
 
     app.router.add_get("/", hello)
-    runner = await serve(app, "127.0.0.1", unused_tcp_port)
+    return await serve(app, "127.0.0.1", port)
+
+
+@pytest.fixture
+async def listener(unused_tcp_port: int) -> AsyncIterator[int]:
+    runner = await serve_hello(unused_tcp_port)
     yield unused_tcp_port
     await runner.cleanup()
 
@@ -44,20 +50,42 @@ async def unfinished(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWri
     return reader, writer
 
 
-async def test_connections_past_the_cap_are_closed_at_once(
-    listener: int, monkeypatch: pytest.MonkeyPatch
+async def kept_alive(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection that had its answer and stays open for the next request."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await reader.readuntil(b"hello")).startswith(b"HTTP/1.1 200")
+    return reader, writer
+
+
+@pytest.mark.parametrize("hold", [unfinished, kept_alive], ids=["unfinished", "kept-alive"])
+async def test_connections_holding_every_place_make_room_for_one_that_waits(
+    unused_tcp_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+    hold: Callable[[int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]],
 ) -> None:
-    held = [await unfinished(listener) for _ in range(http.MAX_CONNECTIONS)]
-    await asyncio.sleep(0.2)
-    reader, writer = await unfinished(listener)
-    assert await asyncio.wait_for(reader.read(), 2) == b""  # closed without an answer
-    writer.close()
-    for _reader, held_writer in held[:10]:
-        held_writer.close()
-    await asyncio.sleep(0.2)
-    assert (await get(listener)).startswith(b"HTTP/1.1 200")
-    for _reader, held_writer in held[10:]:
-        held_writer.close()
+    """Past the cap a connection is not taken in (so it holds nothing of the gateway's): it
+    waits in the listen backlog, and the connection served longest makes room for it (idle,
+    at once; busy, once answered), as nginx does with its keep-alive connections. Neither
+    strangers' requests that never end nor posters that keep their connections alive keep
+    it out. Closed as it came instead, it cost an accept and an abort, and a client that
+    reconnects at once (wrk did) kept the gateway busy refusing it: 44 posts/s delivered
+    where 6,000 are."""
+    monkeypatch.setattr(connections, "MAX_CONNECTIONS", 4)
+    monkeypatch.setattr(connections, "MIN_SERVED_SECONDS", 0.1)
+    runner = await serve_hello(unused_tcp_port)
+    assert runner.server is not None
+    held = [await hold(unused_tcp_port) for _ in range(4)]
+    try:
+        await asyncio.sleep(0.2)
+        assert len(runner.server.connections) == 4
+        assert (await get(unused_tcp_port)).startswith(b"HTTP/1.1 200")
+        assert await asyncio.wait_for(held[0][0].read(), 5) == b""  # the oldest made room
+        assert len(runner.server.connections) <= 4
+    finally:
+        for _reader, held_writer in held:
+            held_writer.close()
+        await runner.cleanup()
 
 
 async def test_a_request_whose_headers_never_end_is_closed_after_the_idle_time(
