@@ -7,6 +7,7 @@ raw sockets, so a request can be left unfinished on purpose.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -85,6 +86,37 @@ async def test_connections_holding_every_place_make_room_for_one_that_waits(
     finally:
         for _reader, held_writer in held:
             held_writer.close()
+        await runner.cleanup()
+
+
+async def test_a_stranger_opening_connections_in_a_loop_does_not_keep_posters_out(
+    unused_tcp_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stranger opens connections as fast as it can and holds them all; each request of
+    a client that connects for it is still answered. Refused at once past the cap, such
+    requests were refused nearly every time (8 answered of 3,745 in 10 s, 4 clients)."""
+    monkeypatch.setattr(connections, "MAX_CONNECTIONS", 8)
+    monkeypatch.setattr(connections, "MIN_SERVED_SECONDS", 0.05)
+    runner = await serve_hello(unused_tcp_port)
+    held: list[asyncio.StreamWriter] = []
+
+    async def stranger() -> None:
+        while True:
+            with contextlib.suppress(OSError):
+                held.append((await asyncio.open_connection("127.0.0.1", unused_tcp_port))[1])
+            await asyncio.sleep(0)
+
+    strangers = [asyncio.create_task(stranger()) for _ in range(4)]
+    try:
+        await asyncio.sleep(0.3)
+        for _ in range(5):
+            assert (await asyncio.wait_for(get(unused_tcp_port), 10)).startswith(b"HTTP/1.1 200")
+    finally:
+        for task in strangers:
+            task.cancel()
+        await asyncio.gather(*strangers, return_exceptions=True)
+        for writer in held:
+            writer.close()
         await runner.cleanup()
 
 
