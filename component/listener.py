@@ -174,7 +174,13 @@ class Slots:
 
 def _close_when_answered(handler: RequestHandler) -> None:
     """Close ``handler``'s connection now if it waits for a request, as aiohttp's own
-    keep-alive timeout does, or else once its request is answered."""
+    keep-alive timeout does, or else once its request is answered.
+
+    Whether it waits is aiohttp's ``_waiter``, which it does not publish (its keep-alive
+    timeout reads it the same way). ``close()`` alone does not close an idle connection
+    (seen with aiohttp 3.14). Should ``_waiter`` go,
+    ``test_connections_holding_every_place_make_room_for_one_that_waits[kept-alive]`` fails.
+    """
     waiter = getattr(handler, "_waiter", None)
     if waiter is not None and not waiter.done():
         handler.force_close()
@@ -183,6 +189,7 @@ def _close_when_answered(handler: RequestHandler) -> None:
 
 
 def _knock(knocked: asyncio.Future[None]) -> None:
+    """The listening socket is readable: a connection waits to be taken."""
     if not knocked.done():
         knocked.set_result(None)
 
