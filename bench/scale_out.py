@@ -12,10 +12,10 @@ balancer would split them. Each round runs on a fresh database.
 128 connections, not the 32 of bench/webhook.py: a post is answered once it is committed, so
 the posts in flight divided by a commit's time bound what one process delivers, and with 32
 in flight on PostgreSQL (a commit is several round trips) that bound, not the process, set
-the figure (4,660 posts/s with the machine a quarter idle, and 4,818 for two processes, each
-with 16). More than 128 is not a fairer load either: past a process's 128 connections the
-others wait their turn (component/listener.py), up to a second, and a run of 3,000 posts
-measures mostly that wait.
+the figure: 4,660 posts/s for one process and 4,818 for two, each with 16 (one run of
+December 2026; on 128, 5,876 and 6,700). More than 128 is not a fairer load either: past
+a process's 128 connections the others wait their turn (component/listener.py), up to a
+second, and a run of 3,000 posts measures mostly that wait.
 
 The posts are sent by ``wrk`` and counted by the byte-scanning client, as in
 bench/webhook.py (see bench/post_load.py): until December 2026 an aiohttp generator and a
