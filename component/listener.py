@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
 import socket
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler, _ErrInfo
 
-log = logging.getLogger(__name__)
+from transports.listening import listening_sockets, next_connection, queued_connection
 
 #: Connections the listener serves at once; past it, a new one waits to be taken (see
 #: :class:`CappedSite`). An unfinished request holds what it has sent (up to
@@ -25,11 +24,6 @@ log = logging.getLogger(__name__)
 #: gateway's memory each), so this bounds what strangers can hold to about 32 MiB; 600 such
 #: connections uncapped held 145.
 MAX_CONNECTIONS = 128
-#: Connections the kernel holds for the listener, taken or not yet (``listen()``'s backlog)
-BACKLOG = 128
-#: How long the listener waits before accepting again when the system refuses (no free
-#: descriptor): asyncio's own listeners wait as long
-ACCEPT_RETRY_SECONDS = 1.0
 #: How long a connection asked to make room has to finish its request before the next
 #: one is asked too
 MAKE_ROOM_SECONDS = 1.0
@@ -71,33 +65,6 @@ class CappedSite(web.TCPSite):
         for sock in self._sockets:
             sock.close()
         await super().stop()
-
-
-async def listening_sockets(host: str | None, port: int) -> list[socket.socket]:
-    """Listening sockets on each address of ``host`` (every interface for ``None``), bound as
-    asyncio's ``create_server`` binds them; an address in use is an ``OSError``."""
-    infos = await asyncio.get_running_loop().getaddrinfo(
-        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )
-    sockets: list[socket.socket] = []
-    try:
-        for family, kind, proto, _, address in dict.fromkeys(infos):
-            sock = socket.socket(family, kind, proto)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                sock.bind(address)
-            except OSError as error:
-                raise OSError(error.errno, f"cannot bind {address}: {error.strerror}") from None
-            sock.listen(BACKLOG)
-            sock.setblocking(False)
-    except OSError:
-        for sock in sockets:
-            sock.close()
-        raise
-    return sockets
 
 
 class Slots:
@@ -207,21 +174,15 @@ async def take_connections(sock: socket.socket, server: web.Server, slots: Slots
     opening: set[asyncio.Task[None]] = set()
     while True:
         await slots.room(sock)
-        try:
-            taken = [(await loop.sock_accept(sock))[0]]
-        except ConnectionAbortedError:
-            continue  # the client gave up before it was taken
-        except OSError as error:  # out of descriptors or buffers: what asyncio's own does
-            log.warning("cannot accept HTTP connections for now: %s", error)
-            await asyncio.sleep(ACCEPT_RETRY_SECONDS)
+        first = await next_connection(sock, "HTTP")
+        if first is None:
             continue
+        taken = [first[0]]
         while len(slots.live) + len(taken) < slots.limit:
-            try:
-                taken.append(sock.accept()[0])
-            except ConnectionAbortedError:
-                continue
-            except OSError:  # nothing more waits (or the system refuses: next turn says)
+            more = queued_connection(sock)
+            if more is None:
                 break
+            taken.append(more[0])
         for connection in taken:
             connection.setblocking(False)
             protocol = _DeafOnceRefused(server(), slots)

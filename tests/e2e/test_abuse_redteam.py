@@ -12,6 +12,7 @@ import base64
 import contextlib
 import socket
 import sqlite3
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,13 @@ from support.xmpp_client import XmppClient
 
 from mappings.outbox import MAX_WAITING_PER_USER
 from transports.email.inbox import MAX_ATTACHMENTS
-from transports.email.smtp_listener import MAX_SMTP_SESSIONS, MAX_SMTP_SESSIONS_PER_CLIENT
+from transports.email.smtp_admission import (
+    CONNECTIONS_BURST,
+    CONNECTIONS_PER_SECOND,
+    MAX_SMTP_SESSIONS,
+    MAX_SMTP_SESSIONS_PER_CLIENT,
+    REFUSALS_PER_SECOND,
+)
 from transports.webhook.directory import MAX_HOOK_TARGETS
 
 pytestmark = pytest.mark.e2e
@@ -447,3 +454,70 @@ async def test_one_client_holding_sessions_does_not_shut_out_other_senders(
         writer.close()
     assert reply.startswith("2"), reply
     await alice.expect_message(from_=JULIET_JID, contains="Other.", timeout=10)
+
+
+async def flood(port: int, until: float, answers: Counter[str]) -> None:
+    """Connect from 127.0.0.1, read the first line, hang up; again until ``until``."""
+    loop = asyncio.get_running_loop()
+    while loop.time() < until:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            line = await asyncio.wait_for(reader.readline(), max(0.1, until - loop.time()))
+            answers[line[:3].decode("ascii", "replace")] += 1
+        except TimeoutError:
+            answers["waiting"] += 1
+        writer.close()
+
+
+async def test_a_client_connecting_in_a_loop_is_slowed_and_others_get_in(
+    mail_world: MailWorld,
+) -> None:
+    """Eight connections at a time from one address, each hanging up after the first line
+    and coming back at once: the listener built a session or wrote a 421 for each, 4,000
+    times a second, and held the gateway's core (bench/smtp_flood.py: 9.9 CPU-seconds in
+    10 s). Each client has a connection rate now, past which its connections wait their
+    turn; another sender gets in meanwhile."""
+    _prosody, _gateway, alice, smtp_port = mail_world
+    seconds = 3.0
+    answers: Counter[str] = Counter()
+    until = asyncio.get_running_loop().time() + seconds
+    flooding = asyncio.gather(*(flood(smtp_port, until, answers) for _ in range(8)))
+    await asyncio.sleep(1.0)
+    client = aiosmtplib.SMTP(
+        hostname="127.0.0.1", port=smtp_port, start_tls=False, source_address=("127.0.0.2", 0)
+    )
+    async with client:
+        _, reply = await client.sendmail(
+            JULIET, [f"alice@{MAIL}"], plain_mail("During.", "<during@capulet.lit>")
+        )
+    await flooding
+    print("answers", dict(answers))
+    assert reply.startswith("2"), reply
+    assert answers["220"] <= CONNECTIONS_BURST + seconds * CONNECTIONS_PER_SECOND + 1, answers
+    assert answers["421"] <= REFUSALS_PER_SECOND * (seconds + 1), answers
+    await alice.expect_message(from_=JULIET_JID, contains="During.", timeout=10)
+
+
+async def test_a_sender_past_its_connection_rate_waits_and_is_served(
+    mail_world: MailWorld,
+) -> None:
+    """A busy sending server, one session after another, is slowed down to the rate and
+    never told 421 for it: a server told 421 queues its mail for later, one that waits for
+    the greeting (RFC 5321 gives five minutes) delivers it now."""
+    _prosody, _gateway, _alice, smtp_port = mail_world
+    count = CONNECTIONS_BURST + 30
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    greetings = []
+    for _ in range(count):
+        reader, writer = await asyncio.open_connection("127.0.0.1", smtp_port)
+        greetings.append(await asyncio.wait_for(reader.readline(), 30))
+        writer.write(b"QUIT\r\n")
+        await reader.readline()
+        writer.close()
+        await writer.wait_closed()
+    elapsed = loop.time() - started
+    assert all(line.startswith(b"220 ") for line in greetings), set(greetings)
+    # A bucket of CONNECTIONS_BURST refilling at CONNECTIONS_PER_SECOND: however fast the
+    # machine, the last of them cannot be greeted sooner than this.
+    assert elapsed >= (count - CONNECTIONS_BURST) / CONNECTIONS_PER_SECOND - 0.05, elapsed

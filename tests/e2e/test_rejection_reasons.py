@@ -45,7 +45,7 @@ pytestmark = pytest.mark.e2e
 HOOKS = "hooks.example.org"
 HOOKS_SECRET = "hooks-component-s3cret"
 TOKEN = "alerts-token-0123456789"
-MAX_SESSIONS_PER_CLIENT = 4  # transports/email/smtp_listener.py
+MAX_SESSIONS_PER_CLIENT = 4  # transports/email/smtp_admission.py
 
 
 @dataclass

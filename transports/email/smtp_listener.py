@@ -4,7 +4,8 @@ Refusals happen as early as SMTP allows, because a refusal is what makes the sen
 not us, responsible for telling the sender: unknown users and every other domain at RCPT (we
 are never a relay), oversize mail at MAIL/DATA (552, by aiosmtpd's size limit), spam and policy
 at the end of DATA. The 250 after DATA is given only once the mail is stored for every
-recipient; until then the sender keeps it and retries.
+recipient; until then the sender keeps it and retries. Which connections get a session,
+and when, is decided before one is built (smtp_admission.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
+import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -21,6 +25,8 @@ from transports.base import AddressError
 from transports.email.addressing import normalise_address, split_recipient
 from transports.email.inbox import MailInbox, Refused
 from transports.email.incoming_mail import UNREADABLE, IncomingMail, read_mail
+from transports.email.smtp_admission import Admission, take_connections
+from transports.listening import listening_sockets
 
 if TYPE_CHECKING:
     from transports.email.settings import EmailSettings
@@ -29,13 +35,6 @@ log = logging.getLogger(__name__)
 
 ACCEPTED = "250 2.0.0 Message accepted for delivery"
 TRY_LATER = "451 4.3.0 Temporary failure storing the message; please try again later"
-#: SMTP sessions served at once. A session in DATA holds what it was sent, up to
-#: ``max_message_bytes``, for as long as its sender keeps it alive, so the number of sessions
-#: is what bounds the listener's memory. Sending servers take a 421 as "try again later".
-MAX_SMTP_SESSIONS = 16
-#: Sessions one client address may hold at once, so that one sender keeping its sessions
-#: alive (a byte every few minutes does) cannot shut every other sender out.
-MAX_SMTP_SESSIONS_PER_CLIENT = 4
 #: Why mail was refused, by the start of the reply, on /metrics
 #: (``portway_inbound_rejected_total{transport="email"}``); other 5xx replies count by code,
 #: and sessions over the caps as too-many-sessions.
@@ -142,15 +141,13 @@ def refusal_reason(reply: str) -> str | None:
     return f"smtp-{reply[:3]}" if reply.startswith("5") else None
 
 
-class CappedSMTP(SMTP):
-    """aiosmtpd's SMTP session, refused with a 421 when ``sessions`` is already full, or
-    already holds :data:`MAX_SMTP_SESSIONS_PER_CLIENT` of the same client address."""
+class CountedSMTP(SMTP):
+    """aiosmtpd's SMTP session for one connection the admission let in: counts its
+    refusals, and reports its end once."""
 
-    def __init__(self, handler: MailHandler, sessions: set[CappedSMTP], **kwargs: Any) -> None:
+    def __init__(self, handler: MailHandler, ended: Callable[[], None], **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
-        self._sessions = sessions
-        self._served = False
-        self.client: str | None = None
+        self._ended: Callable[[], None] | None = ended
 
     async def push(self, status: AnyStr) -> None:
         reply = status if isinstance(status, str) else status.decode("ascii", "replace")
@@ -159,41 +156,72 @@ class CappedSMTP(SMTP):
             self.event_handler.inbox.host.count_rejected(reason)
         await super().push(status)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        peer = transport.get_extra_info("peername")
-        self.client = str(peer[0]) if peer else None
-        same_client = sum(session.client == self.client for session in self._sessions)
-        if len(self._sessions) >= MAX_SMTP_SESSIONS or same_client >= MAX_SMTP_SESSIONS_PER_CLIENT:
-            assert isinstance(transport, asyncio.WriteTransport)
-            transport.write(b"421 4.3.2 Too many connections; try again later\r\n")
-            self.event_handler.inbox.host.count_rejected("too-many-sessions")
-            transport.close()
-            return
-        self._sessions.add(self)
-        self._served = True
-        super().connection_made(transport)
+    def end(self) -> None:
+        """The session's place is free (called once however it ends)."""
+        ended, self._ended = self._ended, None
+        if ended is not None:
+            ended()
 
     def connection_lost(self, error: Exception | None) -> None:
-        if self._served:
-            self._sessions.discard(self)
-            super().connection_lost(error)
+        self.end()
+        super().connection_lost(error)
 
 
-async def listen(settings: EmailSettings, inbox: MailInbox) -> asyncio.Server:
-    """Start the SMTP listener on ``smtp_listen``."""
-    handler = MailHandler(settings, inbox)
-    host, port = settings.smtp_listen
-    loop = asyncio.get_running_loop()
-    sessions: set[CappedSMTP] = set()
-    return await loop.create_server(
-        lambda: CappedSMTP(
-            handler,
-            sessions,
+class SmtpListener:
+    """The SMTP listener: its sockets, the connections it takes (smtp_admission.py), and
+    the sessions it serves."""
+
+    def __init__(self, settings: EmailSettings, inbox: MailInbox) -> None:
+        self._settings = settings
+        self._handler = MailHandler(settings, inbox)
+        self._admission = Admission(
+            self._serve, lambda: inbox.host.count_rejected("too-many-sessions")
+        )
+        self._sockets: list[socket.socket] = []
+        self._taking: list[asyncio.Task[None]] = []
+        self._opening: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._sockets = await listening_sockets(*self._settings.smtp_listen)
+        self._taking = [
+            asyncio.create_task(take_connections(sock, self._admission)) for sock in self._sockets
+        ]
+
+    def close(self) -> None:
+        """Stop taking connections; sessions under way go on to their end."""
+        for task in self._taking:
+            task.cancel()
+        for sock in self._sockets:
+            sock.close()
+        self._admission.close()
+
+    async def wait_closed(self) -> None:
+        await asyncio.gather(*self._taking, *self._opening, return_exceptions=True)
+
+    def _serve(self, sock: socket.socket, client: str) -> None:
+        settings = self._settings
+        session = CountedSMTP(
+            self._handler,
+            functools.partial(self._admission.ended, client),
             data_size_limit=settings.max_message_bytes,
             enable_SMTPUTF8=True,
             hostname=settings.domain,
             ident="Portway ESMTP",
-        ),
-        host,
-        port,
-    )
+        )
+        task = asyncio.create_task(self._open(sock, session))
+        self._opening.add(task)
+        task.add_done_callback(self._opening.discard)
+
+    async def _open(self, sock: socket.socket, session: CountedSMTP) -> None:
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(lambda: session, sock)
+        except OSError:
+            session.end()
+            sock.close()
+
+
+async def listen(settings: EmailSettings, inbox: MailInbox) -> SmtpListener:
+    """Start the SMTP listener on ``smtp_listen``."""
+    listener = SmtpListener(settings, inbox)
+    await listener.start()
+    return listener

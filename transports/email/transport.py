@@ -7,7 +7,6 @@ retry must repeat identically is fixed in :meth:`EmailTransport.send`, before th
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import time
@@ -44,7 +43,7 @@ from transports.email.rate_limit import RateLimit
 from transports.email.refers_text import cannot_recall, correction_subject
 from transports.email.settings import EmailSettings
 from transports.email.smarthost import send_mail
-from transports.email.smtp_listener import REFUSALS, listen
+from transports.email.smtp_listener import REFUSALS, SmtpListener, listen
 from transports.events import InboundMessage
 from transports.media import served_media
 from transports.shared_files import FileSources, SharedFiles, may_fetch
@@ -77,7 +76,7 @@ class EmailTransport(Transport):
             cap_seconds=900.0,
             give_up_after_seconds=48 * 3600.0,
         )
-        self._server: asyncio.Server | None = None
+        self._server: SmtpListener | None = None
         self.refs = MailRefs(host.store, self.headers, host.domain)
         self.file_sources = FileSources(
             host.public_url, tuple(settings.attachment_sources), settings.fetch_networks

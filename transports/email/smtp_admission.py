@@ -1,0 +1,249 @@
+"""Which SMTP connections the listener serves, and when: each client address in its turn.
+
+A connection costs its client a SYN and the gateway far more: aiosmtpd builds a session,
+writes the greeting, reads until the client hangs up. A client connecting in a loop (8
+connections at a time from one address, each hanging up after the greeting) made 4,000
+connections a second and held the gateway's core, which carries every transport, for as long
+as it went on (bench/smtp_flood.py). Postfix answers such clients with a connection rate
+per client (anvil); so does this listener, but it slows a client down rather than refusing
+it: past its rate, a client's new connection waits for its turn before it is greeted. SMTP
+gives a server five minutes to greet (RFC 5321 4.5.3.2.1), and a sending server that waits
+delivers its mail, where one told 421 queues it for later.
+
+What a waiting connection costs is a descriptor and a timer; how many wait is bounded, for
+one client (past it, its next connection is told 421 at once, by a write on the socket, no
+session built) and for all. So are the 421s written each second. Past either bound the
+listener takes no connection for a while: new ones wait in the kernel's backlog, at no
+cost to the gateway (see transports/listening.py), and are taken in the order they came.
+
+The caps on sessions (:data:`MAX_SMTP_SESSIONS`, :data:`MAX_SMTP_SESSIONS_PER_CLIENT`) are
+looked at when a connection's turn comes: over them, it is told 421 then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import socket
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from transports.listening import BACKLOG, next_connection, queued_connection
+
+#: SMTP sessions served at once. A session in DATA holds what it was sent, up to
+#: ``max_message_bytes``, for as long as its sender keeps it alive, so the number of sessions
+#: is what bounds the listener's memory. Sending servers take a 421 as "try again later".
+MAX_SMTP_SESSIONS = 16
+#: Sessions one client may hold at once, so that one sender keeping its sessions alive (a
+#: byte every few minutes does) cannot shut every other sender out.
+MAX_SMTP_SESSIONS_PER_CLIENT = 4
+#: Connections a client may open at once, and then each second (a bucket of
+#: ``CONNECTIONS_BURST`` that refills at ``CONNECTIONS_PER_SECOND``): far more than a sending
+#: server needs, who sends many mails over one connection or a few.
+CONNECTIONS_BURST = 60
+CONNECTIONS_PER_SECOND = 10.0
+#: Connections waiting for their turn, of one client and of all clients
+WAITING_PER_CLIENT = 16
+WAITING = 64
+#: Clients whose rate is remembered at once (see :class:`ClientRates`)
+MAX_CLIENTS = 4096
+#: 421s written in one second; past them the listener takes no connection until the next
+#: second. A refusal costs the gateway about 60 µs (an accept, a write, a close), and
+#: clients told 421 at once can come back at once: 100 connections at a time from one
+#: address drew 7,400 refusals a second, 41% of a core, before this bound.
+REFUSALS_PER_SECOND = 200
+
+REFUSAL = b"421 4.3.2 Too many connections; try again later\r\n"
+
+
+def client_of(address: Any) -> str:
+    """What a connection's rate and sessions are counted by: its IPv4 address, or the /64
+    of its IPv6 address (one subscriber's, who has all of its 2^64 addresses)."""
+    host = str(address[0]) if isinstance(address, tuple) and address else str(address)
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return host
+
+
+class ClientRates:
+    """Each client's connection rate: when its next connection may come without waiting.
+
+    A bucket of ``burst`` connections refilling at ``per_second``, kept as one time per
+    client (GCRA's "theoretical arrival time"): when its bucket is full again. A time that
+    is past is the same as none and is forgotten. At most ``max_clients`` are remembered:
+    a new client past them (thousands of addresses connecting within seconds) waits one
+    interval, as with an empty bucket.
+    """
+
+    def __init__(
+        self,
+        burst: int = CONNECTIONS_BURST,
+        per_second: float = CONNECTIONS_PER_SECOND,
+        max_clients: int = MAX_CLIENTS,
+    ) -> None:
+        self._interval = 1.0 / per_second
+        self._tolerance = (burst - 1) * self._interval
+        self._max_clients = max_clients
+        #: the time each client's bucket is full again, the least recently used first
+        self._full_at: OrderedDict[str, float] = OrderedDict()
+
+    def take(self, client: str, now: float) -> float:
+        """Take a turn for ``client``'s new connection: the seconds it waits for it."""
+        self._forget_full(now)
+        full_at = self._full_at.get(client)
+        if full_at is None:
+            if len(self._full_at) >= self._max_clients:
+                return self._interval
+            full_at = now
+        full_at = max(full_at, now)
+        self._full_at[client] = full_at + self._interval
+        self._full_at.move_to_end(client)
+        return max(0.0, full_at - self._tolerance - now)
+
+    def give_back(self, client: str) -> None:
+        """Return the turn just taken: the connection was refused instead."""
+        if client in self._full_at:
+            self._full_at[client] -= self._interval
+
+    def __len__(self) -> int:
+        return len(self._full_at)
+
+    def _forget_full(self, now: float) -> None:
+        """Forget the clients, least recently used first, whose bucket is full again."""
+        while self._full_at:
+            client, full_at = next(iter(self._full_at.items()))
+            if full_at > now:
+                return
+            del self._full_at[client]
+
+
+class Admission:
+    """The listener's connections: served (sessions by client), waiting, or refused.
+
+    ``serve(sock, client)`` opens a session on an accepted socket (its end is reported with
+    :meth:`ended`); ``count_refusal()`` counts a 421.
+    """
+
+    def __init__(
+        self,
+        serve: Callable[[socket.socket, str], None],
+        count_refusal: Callable[[], None],
+        rates: ClientRates | None = None,
+    ) -> None:
+        self._serve = serve
+        self._count_refusal = count_refusal
+        self.rates = rates if rates is not None else ClientRates()
+        self.sessions: Counter[str] = Counter()
+        self._served = 0
+        self._waiting: dict[socket.socket, asyncio.TimerHandle] = {}
+        self._waiting_of: Counter[str] = Counter()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._refusals_left = REFUSALS_PER_SECOND
+        self._refusals_renewed = 0.0
+
+    def full(self) -> bool:
+        """Whether the listener should take no more connections for now."""
+        return len(self._waiting) >= WAITING or self._refusals_spent() > 0
+
+    async def room(self) -> None:
+        """Return once the listener may take a connection: fewer than :data:`WAITING` wait,
+        and 421s are left this second."""
+        while True:
+            await self._room.wait()
+            pause = self._refusals_spent()
+            if pause <= 0:
+                return
+            await asyncio.sleep(pause)
+
+    def take(self, sock: socket.socket, client: str) -> None:
+        """An accepted connection: served now, in its turn, or refused."""
+        loop = asyncio.get_running_loop()
+        wait = self.rates.take(client, loop.time())
+        if wait <= 0:
+            self._turn(sock, client)
+        elif self._waiting_of[client] >= WAITING_PER_CLIENT:
+            self.rates.give_back(client)
+            self._refuse(sock)
+        else:
+            self._waiting_of[client] += 1
+            self._waiting[sock] = loop.call_later(wait, self._waited, sock, client)
+            if len(self._waiting) >= WAITING:
+                self._room.clear()
+
+    def ended(self, client: str) -> None:
+        """A session of ``client`` is over."""
+        self._served -= 1
+        self.sessions[client] -= 1
+        if self.sessions[client] <= 0:
+            del self.sessions[client]
+
+    def close(self) -> None:
+        """Hang up on the connections still waiting (the listener is closing)."""
+        for sock, timer in self._waiting.items():
+            timer.cancel()
+            sock.close()
+        self._waiting.clear()
+        self._waiting_of.clear()
+        self._room.set()
+
+    def _waited(self, sock: socket.socket, client: str) -> None:
+        del self._waiting[sock]
+        self._waiting_of[client] -= 1
+        if self._waiting_of[client] <= 0:
+            del self._waiting_of[client]
+        self._room.set()
+        self._turn(sock, client)
+
+    def _turn(self, sock: socket.socket, client: str) -> None:
+        if (
+            self._served >= MAX_SMTP_SESSIONS
+            or self.sessions[client] >= MAX_SMTP_SESSIONS_PER_CLIENT
+        ):
+            self._refuse(sock)
+            return
+        self._served += 1
+        self.sessions[client] += 1
+        self._serve(sock, client)
+
+    def _refusals_spent(self) -> float:
+        """Seconds until 421s may be written again; 0 if some are left."""
+        if self._refusals_left > 0:
+            return 0.0
+        return max(0.0, self._refusals_renewed + 1.0 - asyncio.get_running_loop().time())
+
+    def _refuse(self, sock: socket.socket) -> None:
+        """A 421 in one write, and hang up: no session is built for it."""
+        now = asyncio.get_running_loop().time()
+        if now >= self._refusals_renewed + 1.0:
+            self._refusals_left, self._refusals_renewed = REFUSALS_PER_SECOND, now
+        self._refusals_left -= 1
+        with contextlib.suppress(OSError):
+            sock.send(REFUSAL)
+        sock.close()
+        self._count_refusal()
+
+
+async def take_connections(sock: socket.socket, admission: Admission) -> None:
+    """Accept on the listening ``sock`` while few enough wait, each handed to ``admission``;
+    those queued behind the first are taken in the same turn, as asyncio's listeners take
+    them."""
+    while True:
+        await admission.room()
+        taken = await next_connection(sock, "SMTP")
+        # and no more than the backlog in one turn: clients faster than it wait for the next
+        turn = 0
+        while taken is not None:
+            connection, address = taken
+            connection.setblocking(False)
+            admission.take(connection, client_of(address))
+            turn += 1
+            taken = None if turn >= BACKLOG or admission.full() else queued_connection(sock)
