@@ -5,7 +5,8 @@ Run: ``python bench/smtp_flood.py [--seconds 10] [--tasks 8]`` (about 20 s).
 It starts a throwaway Prosody and the real gateway (``portway run``) with its email
 transport, and for ``--seconds``:
 
-- ``--tasks`` connections at a time from 127.0.0.1, each reading the listener's first line
+- ``--tasks`` connections at a time from 127.1.0.1 (or from ``--addresses`` addresses in
+  127.1.0.0/16, as one client with many addresses), each reading the listener's first line
   and hanging up, then connecting again at once: the cheapest flood there is, and what a
   broken or hostile client does;
 - meanwhile another sending server, from 127.0.0.2, sends a mail every 0.2 s.
@@ -46,12 +47,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def flood(port: int, until: float, answers: dict[str, int]) -> None:
-    """Connect, read the first line, hang up; again until ``until`` (loop time)."""
+async def flood(port: int, until: float, source: str, answers: dict[str, int]) -> None:
+    """Connect from ``source``, read the first line, hang up; again until ``until``."""
     loop = asyncio.get_running_loop()
     while loop.time() < until:
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", port, local_addr=(source, 0)
+            )
         except OSError:
             answers["connect failed"] += 1
             await asyncio.sleep(0.01)
@@ -64,8 +67,9 @@ async def flood(port: int, until: float, answers: dict[str, int]) -> None:
         writer.close()
 
 
-async def other_sender(port: int, until: float) -> tuple[int, int, float]:
-    """A mail every 0.2 s from another address: (sent, accepted, slowest seconds)."""
+async def other_sender(port: int, until: float, refusals: dict[str, int]) -> tuple[int, int, float]:
+    """A mail every 0.2 s from another address: (sent, accepted, slowest seconds); what
+    refused the others is counted in ``refusals``."""
     loop = asyncio.get_running_loop()
     sent = accepted = 0
     slowest = 0.0
@@ -85,8 +89,11 @@ async def other_sender(port: int, until: float) -> tuple[int, int, float]:
                     JULIET, [f"alice@{MAIL}"], plain_mail(f"Mail {sent}.", f"<m{sent}@x.lit>")
                 )
         except Exception as error:  # a refused mail is a figure here
-            reply = str(error)
-        accepted += reply.startswith("2")
+            reply = f"{type(error).__name__}: {error}"
+        if reply.startswith("2"):
+            accepted += 1
+        else:
+            refusals[reply[:60]] += 1
         slowest = max(slowest, loop.time() - started)
         await asyncio.sleep(max(0.0, started + 0.2 - loop.time()))
     return sent, accepted, slowest
@@ -96,6 +103,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--tasks", type=int, default=8, help="flooding connections at a time")
+    parser.add_argument(
+        "--addresses", type=int, default=1, help="the flood's source addresses (127.1.x.y)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="portway-bench-smtp-") as tmp:
         workdir = Path(tmp)
@@ -118,9 +128,13 @@ async def main() -> None:
                 loop = asyncio.get_running_loop()
                 until = loop.time() + args.seconds
                 cpu, started = cpu_seconds(pid), time.perf_counter()
+                refusals = _Counts()
                 results = await asyncio.gather(
-                    other_sender(smtp_port, until),
-                    *(flood(smtp_port, until, counts) for _ in range(args.tasks)),
+                    other_sender(smtp_port, until, refusals),
+                    *(
+                        flood(smtp_port, until, source(index % args.addresses), counts)
+                        for index in range(args.tasks)
+                    ),
                 )
                 elapsed = time.perf_counter() - started
                 used = cpu_seconds(pid) - cpu
@@ -130,7 +144,8 @@ async def main() -> None:
     sent, accepted, slowest = results[0]
     made = sum(counts.values())
     print(
-        f"SMTP flood: {args.tasks} connections at a time from one address, {elapsed:.1f} s"
+        f"SMTP flood: {args.tasks} connections at a time from {args.addresses} address(es),"
+        f" {elapsed:.1f} s"
         f" ({os.cpu_count()} cores)"
     )
     print(
@@ -139,6 +154,13 @@ async def main() -> None:
     )
     print(f"  the gateway: {used:.2f} CPU-seconds ({used / elapsed:.0%} of a core)")
     print(f"  another sender: {accepted} of {sent} mails accepted, the slowest in {slowest:.2f} s")
+    for reply, count in sorted(refusals.items()):
+        print(f"    {count} refused: {reply}")
+
+
+def source(index: int) -> str:
+    """The flood's ``index``-th address: 127.1.0.0/16, apart from the other sender's."""
+    return f"127.1.{(index + 1) // 256}.{(index + 1) % 256}"
 
 
 class _Counts(dict[str, int]):

@@ -40,11 +40,12 @@ from support.xmpp_client import XmppClient
 from mappings.outbox import MAX_WAITING_PER_USER
 from transports.email.inbox import MAX_ATTACHMENTS
 from transports.email.smtp_admission import (
+    ANSWERS_PER_SECOND,
     CONNECTIONS_BURST,
     CONNECTIONS_PER_SECOND,
     MAX_SMTP_SESSIONS,
     MAX_SMTP_SESSIONS_PER_CLIENT,
-    REFUSALS_PER_SECOND,
+    WAITING,
 )
 from transports.webhook.directory import MAX_HOOK_TARGETS
 
@@ -456,17 +457,36 @@ async def test_one_client_holding_sessions_does_not_shut_out_other_senders(
     await alice.expect_message(from_=JULIET_JID, contains="Other.", timeout=10)
 
 
-async def flood(port: int, until: float, answers: Counter[str]) -> None:
-    """Connect from 127.0.0.1, read the first line, hang up; again until ``until``."""
+async def flood(port: int, until: float, answers: Counter[str], source: str) -> None:
+    """Connect from ``source``, read the first line, hang up; again until ``until``."""
     loop = asyncio.get_running_loop()
     while loop.time() < until:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
         try:
             line = await asyncio.wait_for(reader.readline(), max(0.1, until - loop.time()))
             answers[line[:3].decode("ascii", "replace")] += 1
         except TimeoutError:
             answers["waiting"] += 1
         writer.close()
+
+
+async def flooded(smtp_port: int, sources: list[str], seconds: float) -> tuple[Counter[str], str]:
+    """A flood from ``sources`` (a connection at a time each) for ``seconds``, and meanwhile
+    a mail from another sender: what the flood was answered, and the mail's reply."""
+    answers: Counter[str] = Counter()
+    until = asyncio.get_running_loop().time() + seconds
+    flooding = asyncio.gather(*(flood(smtp_port, until, answers, source) for source in sources))
+    await asyncio.sleep(1.0)
+    client = aiosmtplib.SMTP(
+        hostname="127.0.0.1", port=smtp_port, start_tls=False, source_address=("127.0.0.2", 0)
+    )
+    async with client:
+        _, reply = await client.sendmail(
+            JULIET, [f"alice@{MAIL}"], plain_mail("During.", "<during@capulet.lit>")
+        )
+    await flooding
+    print("answers", dict(answers))
+    return answers, reply
 
 
 async def test_a_client_connecting_in_a_loop_is_slowed_and_others_get_in(
@@ -479,22 +499,27 @@ async def test_a_client_connecting_in_a_loop_is_slowed_and_others_get_in(
     turn; another sender gets in meanwhile."""
     _prosody, _gateway, alice, smtp_port = mail_world
     seconds = 3.0
-    answers: Counter[str] = Counter()
-    until = asyncio.get_running_loop().time() + seconds
-    flooding = asyncio.gather(*(flood(smtp_port, until, answers) for _ in range(8)))
-    await asyncio.sleep(1.0)
-    client = aiosmtplib.SMTP(
-        hostname="127.0.0.1", port=smtp_port, start_tls=False, source_address=("127.0.0.2", 0)
-    )
-    async with client:
-        _, reply = await client.sendmail(
-            JULIET, [f"alice@{MAIL}"], plain_mail("During.", "<during@capulet.lit>")
-        )
-    await flooding
-    print("answers", dict(answers))
+    answers, reply = await flooded(smtp_port, ["127.0.0.1"] * 8, seconds)
     assert reply.startswith("2"), reply
     assert answers["220"] <= CONNECTIONS_BURST + seconds * CONNECTIONS_PER_SECOND + 1, answers
-    assert answers["421"] <= REFUSALS_PER_SECOND * (seconds + 1), answers
+    assert answers["421"] <= ANSWERS_PER_SECOND * (seconds + 1), answers
+    await alice.expect_message(from_=JULIET_JID, contains="During.", timeout=10)
+
+
+async def test_a_client_with_many_addresses_gets_no_more_and_others_get_in(
+    mail_world: MailWorld,
+) -> None:
+    """The same from 64 addresses, each within its own rate: the listener answers so many
+    connections a second in all, and a sender among the flood's connections gets a place
+    (with 100 addresses, 1 mail in 50 got through before, 15 in 15 now)."""
+    _prosody, _gateway, alice, smtp_port = mail_world
+    seconds = 3.0
+    sources = [f"127.1.0.{index}" for index in range(1, 65)]
+    answers, reply = await flooded(smtp_port, sources, seconds)
+    assert reply.startswith("2"), reply
+    # Sessions that waited for a place start when one frees up, past the accept's bound.
+    bound = (ANSWERS_PER_SECOND + WAITING) * (seconds + 1)
+    assert answers["220"] + answers["421"] <= bound, answers
     await alice.expect_message(from_=JULIET_JID, contains="During.", timeout=10)
 
 

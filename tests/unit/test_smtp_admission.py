@@ -89,10 +89,12 @@ class Greeter:
 
 
 @contextlib.asynccontextmanager
-async def listening(rates: ClientRates) -> AsyncIterator[tuple[int, Greeter, list[int]]]:
+async def listening(
+    rates: ClientRates, greeter: Greeter | None = None
+) -> AsyncIterator[tuple[int, Greeter, list[int]]]:
     """A listener on loopback with the admission in front, clients counted by ``rates``:
     its port, the greeter, and the refusals counted."""
-    greeter = Greeter()
+    greeter = greeter or Greeter()
     refusals: list[int] = []
     admission = Admission(greeter.serve, lambda: refusals.append(1), rates)
     greeter.admission = admission
@@ -107,6 +109,7 @@ async def listening(rates: ClientRates) -> AsyncIterator[tuple[int, Greeter, lis
 
 
 async def first_line(port: int, source: str = "127.0.0.1") -> bytes:
+    """The first line the listener answers a connection from ``source``."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
     try:
         return await asyncio.wait_for(reader.readline(), 10)
@@ -126,12 +129,12 @@ async def test_past_its_waiting_a_clients_connections_are_refused_others_are_not
         assert await first_line(port, "127.0.0.2") == GREETING
 
 
-async def test_past_the_refusals_of_a_second_the_listener_waits_for_the_next(
+async def test_past_the_answers_of_a_second_the_listener_waits_for_the_next(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A client told 421 at once can come back at once; past REFUSALS_PER_SECOND the
+    """A client told 421 at once can come back at once; past ANSWERS_PER_SECOND the
     listener takes nothing more that second, and connections wait in the backlog."""
-    monkeypatch.setattr(admission_module, "REFUSALS_PER_SECOND", 5)
+    monkeypatch.setattr(admission_module, "ANSWERS_PER_SECOND", 5)
     monkeypatch.setattr(admission_module, "WAITING_PER_CLIENT", 0)
     loop = asyncio.get_running_loop()
     async with listening(ClientRates(burst=1, per_second=0.01)) as (port, _greeter, refusals):
@@ -142,6 +145,72 @@ async def test_past_the_refusals_of_a_second_the_listener_waits_for_the_next(
     assert len(refusals) == 11
     # 11 refusals at 5 a second: the last waited for the third second.
     assert elapsed >= 2.0, elapsed
+
+
+async def test_clients_of_many_addresses_are_answered_at_most_so_many_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each within its own rate, but together bounded: one with many addresses (an IPv6
+    /48) gets no more of the gateway than one with one."""
+    monkeypatch.setattr(admission_module, "ANSWERS_PER_SECOND", 5)
+    loop = asyncio.get_running_loop()
+    async with listening(ClientRates()) as (port, greeter, _refusals):
+        started = loop.time()
+        sources = [f"127.0.0.{10 + index}" for index in range(12)]
+        lines = await asyncio.gather(*(first_line(port, source) for source in sources))
+        elapsed = loop.time() - started
+    assert lines == [GREETING] * 12
+    assert sorted(greeter.served) == sorted(sources)
+    assert elapsed >= 2.0, elapsed
+
+
+class Holder(Greeter):
+    """Sessions that greet and then stay until :meth:`release`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[tuple[socket.socket, str]] = []
+
+    def serve(self, sock: socket.socket, client: str) -> None:
+        self.served.append(client)
+        sock.send(GREETING)
+        self.held.append((sock, client))
+
+    def release(self) -> None:
+        sock, client = self.held.pop(0)
+        sock.close()
+        assert self.admission is not None
+        self.admission.ended(client)
+
+
+async def test_a_connection_waits_a_moment_for_a_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(admission_module, "MAX_SMTP_SESSIONS", 2)
+    monkeypatch.setattr(admission_module, "SESSION_WAIT_SECONDS", 0.5)
+    holder = Holder()
+    loop = asyncio.get_running_loop()
+    async with listening(ClientRates(), holder) as (port, _greeter, refusals):
+        held = [
+            await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+            for source in ("127.0.0.10", "127.0.0.11")
+        ]
+        for reader, _writer in held:
+            assert await asyncio.wait_for(reader.readline(), 10) == GREETING
+        # Both places are taken: the next one waits for a place...
+        third = asyncio.create_task(first_line(port, "127.0.0.12"))
+        await asyncio.sleep(0.2)
+        assert not third.done()
+        holder.release()
+        # ...and gets the first that frees up.
+        assert await third == GREETING
+        # None frees up within SESSION_WAIT_SECONDS: a 421 then.
+        started = loop.time()
+        assert await first_line(port, "127.0.0.13") == REFUSAL
+        assert loop.time() - started >= 0.45
+        assert len(refusals) == 1
+        for _reader, writer in held:
+            writer.close()
+        while holder.held:
+            holder.release()
 
 
 async def test_every_connection_taken_in_a_turn_is_answered(

@@ -12,12 +12,14 @@ delivers its mail, where one told 421 queues it for later.
 
 What a waiting connection costs is a descriptor and a timer; how many wait is bounded, for
 one client (past it, its next connection is told 421 at once, by a write on the socket, no
-session built) and for all. So are the 421s written each second. Past either bound the
+session built) and for all. So are the connections answered each second, greeted or told
+421. Past either bound the
 listener takes no connection for a while: new ones wait in the kernel's backlog, at no
 cost to the gateway (see transports/listening.py), and are taken in the order they came.
 
 The caps on sessions (:data:`MAX_SMTP_SESSIONS`, :data:`MAX_SMTP_SESSIONS_PER_CLIENT`) are
-looked at when a connection's turn comes: over them, it is told 421 then.
+looked at when a connection's turn comes: over the client's, it is told 421 then; over all,
+it waits a moment for a place (see :class:`Admission`).
 """
 
 from __future__ import annotations
@@ -47,13 +49,17 @@ CONNECTIONS_PER_SECOND = 10.0
 #: Connections waiting for their turn, of one client and of all clients
 WAITING_PER_CLIENT = 16
 WAITING = 64
+#: How long a connection may wait for a session's place when all are taken
+SESSION_WAIT_SECONDS = 0.5
 #: Clients whose rate is remembered at once (see :class:`ClientRates`)
 MAX_CLIENTS = 4096
-#: 421s written in one second; past them the listener takes no connection until the next
-#: second. A refusal costs the gateway about 60 µs (an accept, a write, a close), and
-#: clients told 421 at once can come back at once: 100 connections at a time from one
-#: address drew 7,400 refusals a second, 41% of a core, before this bound.
-REFUSALS_PER_SECOND = 200
+#: Connections answered (greeted or told 421) in one second; past them the listener takes
+#: no connection until the next second. A 421 costs the gateway about 60 µs (an accept, a
+#: write, a close) and a session a few hundred, and a client answered at once can come back
+#: at once: 100 connections at a time from one address drew 7,400 refusals a second, 41% of
+#: a core, before this bound, and the rate of each client does not hold back one with many
+#: addresses (an IPv6 /48 has 65,536 /64s).
+ANSWERS_PER_SECOND = 200
 
 REFUSAL = b"421 4.3.2 Too many connections; try again later\r\n"
 
@@ -128,6 +134,14 @@ class ClientRates:
 class Admission:
     """The listener's connections: served (sessions by client), waiting, or refused.
 
+    A connection waits for one of two things: its client's turn (:class:`ClientRates`), or,
+    when all :data:`MAX_SMTP_SESSIONS` places are taken, a place, for at most
+    :data:`SESSION_WAIT_SECONDS`. Places are mostly freed soon (a client greeted and gone, a
+    mail sent, a client that hung up a moment ago): under a flood from many addresses, taken
+    in batches from the backlog, a sender among the flood's connections was told 421
+    because the same batch had filled the places a moment before (2 of 13 mails got
+    through, see bench/smtp_flood.py).
+
     ``serve(sock, client)`` opens a session on an accepted socket (its end is reported with
     :meth:`ended`); ``count_refusal()`` counts a 421.
     """
@@ -143,23 +157,26 @@ class Admission:
         self.rates = rates if rates is not None else ClientRates()
         self.sessions: Counter[str] = Counter()
         self._served = 0
+        #: every waiting connection, with its timer (its turn, or the end of its wait)
         self._waiting: dict[socket.socket, asyncio.TimerHandle] = {}
         self._waiting_of: Counter[str] = Counter()
+        #: those waiting for a session's place, the first come first
+        self._for_place: OrderedDict[socket.socket, str] = OrderedDict()
         self._room = asyncio.Event()
         self._room.set()
-        self._refusals_left = REFUSALS_PER_SECOND
-        self._refusals_renewed = 0.0
+        self._answers_left = ANSWERS_PER_SECOND
+        self._answers_renewed = 0.0
 
     def full(self) -> bool:
         """Whether the listener should take no more connections for now."""
-        return len(self._waiting) >= WAITING or self._refusals_spent() > 0
+        return len(self._waiting) >= WAITING or self._answers_spent() > 0
 
     async def room(self) -> None:
         """Return once the listener may take a connection: fewer than :data:`WAITING` wait,
-        and 421s are left this second."""
+        and answers are left this second."""
         while True:
             await self._room.wait()
-            pause = self._refusals_spent()
+            pause = self._answers_spent()
             if pause <= 0:
                 return
             await asyncio.sleep(pause)
@@ -170,21 +187,21 @@ class Admission:
         wait = self.rates.take(client, loop.time())
         if wait <= 0:
             self._turn(sock, client)
-        elif self._waiting_of[client] >= WAITING_PER_CLIENT:
+        elif not self._wait(sock, client, wait, self._waited):
             self.rates.give_back(client)
             self._refuse(sock)
-        else:
-            self._waiting_of[client] += 1
-            self._waiting[sock] = loop.call_later(wait, self._waited, sock, client)
-            if len(self._waiting) >= WAITING:
-                self._room.clear()
 
     def ended(self, client: str) -> None:
-        """A session of ``client`` is over."""
+        """A session of ``client`` is over: its place goes to the first waiting for one."""
         self._served -= 1
         self.sessions[client] -= 1
         if self.sessions[client] <= 0:
             del self.sessions[client]
+        for sock, waiting in self._for_place.items():
+            if self.sessions[waiting] < MAX_SMTP_SESSIONS_PER_CLIENT:
+                self._stop_waiting(sock, waiting)
+                self._turn(sock, waiting)
+                return
 
     def close(self) -> None:
         """Hang up on the connections still waiting (the listener is closing)."""
@@ -193,39 +210,74 @@ class Admission:
             sock.close()
         self._waiting.clear()
         self._waiting_of.clear()
+        self._for_place.clear()
         self._room.set()
 
-    def _waited(self, sock: socket.socket, client: str) -> None:
-        del self._waiting[sock]
+    def _wait(
+        self,
+        sock: socket.socket,
+        client: str,
+        seconds: float,
+        then: Callable[[socket.socket, str], None],
+    ) -> bool:
+        """Hold ``sock`` for ``seconds``, then call ``then``; whether there was room."""
+        if len(self._waiting) >= WAITING or self._waiting_of[client] >= WAITING_PER_CLIENT:
+            return False
+        self._waiting_of[client] += 1
+        self._waiting[sock] = asyncio.get_running_loop().call_later(seconds, then, sock, client)
+        if len(self._waiting) >= WAITING:
+            self._room.clear()
+        return True
+
+    def _stop_waiting(self, sock: socket.socket, client: str) -> None:
+        self._waiting.pop(sock).cancel()
+        self._for_place.pop(sock, None)
         self._waiting_of[client] -= 1
         if self._waiting_of[client] <= 0:
             del self._waiting_of[client]
         self._room.set()
+
+    def _waited(self, sock: socket.socket, client: str) -> None:
+        """``client``'s turn came."""
+        self._stop_waiting(sock, client)
         self._turn(sock, client)
 
+    def _no_place(self, sock: socket.socket, client: str) -> None:
+        """No session's place freed up in time."""
+        self._stop_waiting(sock, client)
+        self._refuse(sock)
+
     def _turn(self, sock: socket.socket, client: str) -> None:
-        if (
-            self._served >= MAX_SMTP_SESSIONS
-            or self.sessions[client] >= MAX_SMTP_SESSIONS_PER_CLIENT
-        ):
+        if self.sessions[client] >= MAX_SMTP_SESSIONS_PER_CLIENT:
             self._refuse(sock)
             return
+        if self._served >= MAX_SMTP_SESSIONS:
+            if self._wait(sock, client, SESSION_WAIT_SECONDS, self._no_place):
+                self._for_place[sock] = client
+            else:
+                self._refuse(sock)
+            return
+        self._answer()
         self._served += 1
         self.sessions[client] += 1
         self._serve(sock, client)
 
-    def _refusals_spent(self) -> float:
-        """Seconds until 421s may be written again; 0 if some are left."""
-        if self._refusals_left > 0:
+    def _answers_spent(self) -> float:
+        """Seconds until connections may be answered again; 0 if some answers are left."""
+        if self._answers_left > 0:
             return 0.0
-        return max(0.0, self._refusals_renewed + 1.0 - asyncio.get_running_loop().time())
+        return max(0.0, self._answers_renewed + 1.0 - asyncio.get_running_loop().time())
+
+    def _answer(self) -> None:
+        """Count one answer against this second's."""
+        now = asyncio.get_running_loop().time()
+        if now >= self._answers_renewed + 1.0:
+            self._answers_left, self._answers_renewed = ANSWERS_PER_SECOND, now
+        self._answers_left -= 1
 
     def _refuse(self, sock: socket.socket) -> None:
         """A 421 in one write, and hang up: no session is built for it."""
-        now = asyncio.get_running_loop().time()
-        if now >= self._refusals_renewed + 1.0:
-            self._refusals_left, self._refusals_renewed = REFUSALS_PER_SECOND, now
-        self._refusals_left -= 1
+        self._answer()
         with contextlib.suppress(OSError):
             sock.send(REFUSAL)
         sock.close()
