@@ -99,6 +99,38 @@ async def test_identd_server_over_tcp() -> None:
         await server.wait_closed()
 
 
+async def test_identd_strangers_holding_connections_keep_no_one_out() -> None:
+    """Unbounded before: each connection held open was a task and a descriptor for 10 s, so a
+    stranger could take every descriptor of the process (and with them, every transport's
+    new connections)."""
+    server = await identd.serve("127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    identd.register(40003, 6697, "carol")
+    held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(20)]
+    try:
+        # The places of one address are taken; its next connections are closed unanswered.
+        per_client = identd.IDENT_LIMITS.sessions_per_client
+        closed = await asyncio.gather(
+            *(asyncio.wait_for(reader.read(), 5) for reader, _ in held[per_client:])
+        )
+        assert closed == [b""] * (20 - per_client)
+        # Another address is answered meanwhile.
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, local_addr=("127.0.0.2", 0)
+        )
+        writer.write(b"40003, 6697\r\n")
+        assert await asyncio.wait_for(reader.readline(), 5) == (
+            b"40003, 6697 : USERID : UNIX : carol\r\n"
+        )
+        writer.close()
+    finally:
+        identd.unregister(40003, 6697)
+        for _, writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
 def test_echoes_give_ids_to_the_first_line_of_each_message_in_order() -> None:
     echoes = Echoes()
     echoes.expect("#a", 2, "id1", "o1")

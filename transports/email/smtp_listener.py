@@ -13,20 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import logging
-import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from transports.admission import AdmittingListener
 from transports.base import AddressError
 from transports.email.addressing import normalise_address, split_recipient
 from transports.email.inbox import MailInbox, Refused
 from transports.email.incoming_mail import UNREADABLE, IncomingMail, read_mail
-from transports.email.smtp_admission import Admission, take_connections
-from transports.listening import listening_sockets
+from transports.email.smtp_admission import SMTP_LIMITS
 
 if TYPE_CHECKING:
     from transports.email.settings import EmailSettings
@@ -143,11 +141,11 @@ def refusal_reason(reply: str) -> str | None:
 
 class CountedSMTP(SMTP):
     """aiosmtpd's SMTP session for one connection the admission let in: counts its
-    refusals, and reports its end once."""
+    refusals, and gives its place back when it ends."""
 
     def __init__(self, handler: MailHandler, ended: Callable[[], None], **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
-        self._ended: Callable[[], None] | None = ended
+        self._ended = ended
 
     async def push(self, status: AnyStr) -> None:
         reply = status if isinstance(status, str) else status.decode("ascii", "replace")
@@ -156,72 +154,36 @@ class CountedSMTP(SMTP):
             self.event_handler.inbox.host.count_rejected(reason)
         await super().push(status)
 
-    def end(self) -> None:
-        """The session's place is free (called once however it ends)."""
-        ended, self._ended = self._ended, None
-        if ended is not None:
-            ended()
-
     def connection_lost(self, error: Exception | None) -> None:
-        self.end()
+        self._ended()
         super().connection_lost(error)
 
 
-class SmtpListener:
-    """The SMTP listener: its sockets, the connections it takes (smtp_admission.py), and
-    the sessions it serves."""
+class SmtpListener(AdmittingListener):
+    """The SMTP listener: the connections it takes (smtp_admission.py), each an SMTP
+    session."""
+
+    name = "SMTP"
 
     def __init__(self, settings: EmailSettings, inbox: MailInbox) -> None:
+        super().__init__(SMTP_LIMITS, lambda: inbox.host.count_rejected("too-many-sessions"))
         self._settings = settings
         self._handler = MailHandler(settings, inbox)
-        self._admission = Admission(
-            self._serve, lambda: inbox.host.count_rejected("too-many-sessions")
-        )
-        self._sockets: list[socket.socket] = []
-        self._taking: list[asyncio.Task[None]] = []
-        self._opening: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> None:
-        self._sockets = await listening_sockets(*self._settings.smtp_listen)
-        self._taking = [
-            asyncio.create_task(take_connections(sock, self._admission)) for sock in self._sockets
-        ]
-
-    def close(self) -> None:
-        """Stop taking connections; sessions under way go on to their end."""
-        for task in self._taking:
-            task.cancel()
-        for sock in self._sockets:
-            sock.close()
-        self._admission.close()
-
-    async def wait_closed(self) -> None:
-        await asyncio.gather(*self._taking, *self._opening, return_exceptions=True)
-
-    def _serve(self, sock: socket.socket, client: str) -> None:
+    def session(self, ended: Callable[[], None]) -> CountedSMTP:
         settings = self._settings
-        session = CountedSMTP(
+        return CountedSMTP(
             self._handler,
-            functools.partial(self._admission.ended, client),
+            ended,
             data_size_limit=settings.max_message_bytes,
             enable_SMTPUTF8=True,
             hostname=settings.domain,
             ident="Portway ESMTP",
         )
-        task = asyncio.create_task(self._open(sock, session))
-        self._opening.add(task)
-        task.add_done_callback(self._opening.discard)
-
-    async def _open(self, sock: socket.socket, session: CountedSMTP) -> None:
-        try:
-            await asyncio.get_running_loop().connect_accepted_socket(lambda: session, sock)
-        except OSError:
-            session.end()
-            sock.close()
 
 
 async def listen(settings: EmailSettings, inbox: MailInbox) -> SmtpListener:
     """Start the SMTP listener on ``smtp_listen``."""
     listener = SmtpListener(settings, inbox)
-    await listener.start()
+    await listener.start(*settings.smtp_listen)
     return listener

@@ -12,9 +12,11 @@ a pair it does not know gets ``NO-USER``, never another user's name. Off by defa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
+from collections.abc import Callable
+
+from transports.admission import AdmittingListener, Limits
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,22 @@ _open: dict[tuple[int, int], str] = {}
 _QUERY = re.compile(r"^\s*(\d{1,5})\s*,\s*(\d{1,5})\s*$")
 _MAX_QUERY = 1000
 _READ_TIMEOUT = 10.0
+#: The identd's bounds (transports/admission.py). An IRC server asks one question a
+#: connection, as each client registers; a stranger holding connections open or connecting in
+#: a loop gets a few places and a few connections a second, and holds no more. RFC 1413 has no
+#: reply for a busy server: a refused connection is closed unanswered, which servers take as
+#: "no ident".
+IDENT_LIMITS = Limits(
+    sessions=32,
+    sessions_per_client=8,
+    burst=30,
+    per_second=10.0,
+    waiting=32,
+    waiting_per_client=8,
+    place_wait_seconds=0.5,
+    answers_per_second=200,
+    refusal=b"",
+)
 
 
 def register(local_port: int, remote_port: int, ident: str) -> None:
@@ -48,19 +66,52 @@ def answer(query: str) -> str:
     return f"{pair} : USERID : UNIX : {ident}"
 
 
-async def _client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(
-        OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError
-    ):
-        raw = await asyncio.wait_for(reader.readuntil(b"\n"), _READ_TIMEOUT)
-        query = raw[:_MAX_QUERY].decode("ascii", errors="replace")
-        writer.write(answer(query).encode() + b"\r\n")
-        await writer.drain()
-    writer.close()
+class IdentAnswer(asyncio.Protocol):
+    """One connection: a query line read (at most :data:`_MAX_QUERY` bytes, within
+    :data:`_READ_TIMEOUT`), its answer written, and the connection closed."""
+
+    def __init__(self, ended: Callable[[], None]) -> None:
+        self._ended = ended
+        self._read = b""
+        self._transport: asyncio.Transport | None = None
+        self._timeout: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._timeout = asyncio.get_running_loop().call_later(_READ_TIMEOUT, transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        assert self._transport is not None
+        self._read += data
+        line, newline, _rest = self._read.partition(b"\n")
+        if newline or len(self._read) >= _MAX_QUERY:
+            self._transport.pause_reading()
+            query = line[:_MAX_QUERY].decode("ascii", errors="replace")
+            self._transport.write(answer(query).encode() + b"\r\n")
+            self._transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timeout is not None:
+            self._timeout.cancel()
+        self._ended()
 
 
-async def serve(host: str, port: int) -> asyncio.Server:
+class IdentServer(AdmittingListener):
+    """The identd's listener: the connections it takes, each one query answered."""
+
+    name = "ident"
+
+    def __init__(self) -> None:
+        super().__init__(IDENT_LIMITS, lambda: None)
+
+    def session(self, ended: Callable[[], None]) -> IdentAnswer:
+        return IdentAnswer(ended)
+
+
+async def serve(host: str, port: int) -> IdentServer:
     """Start answering ident queries on ``host:port``; close the returned server to stop."""
-    server = await asyncio.start_server(_client, host, port, limit=_MAX_QUERY)
+    server = IdentServer()
+    await server.start(host, port)
     log.info("identd listening on %s:%s", host, port)
     return server

@@ -75,7 +75,7 @@ class IrcTransport(Transport, RoomService):
         self.presences: dict[str, dict[str, tuple[str, str]]] = {}
         self.archive: RoomArchive | None = None
         #: the identd listener (identd_port), while the transport runs
-        self._identd: asyncio.Server | None = None
+        self._identd: identd.IdentServer | None = None
         #: joins under way: a message sent right after the join presence waits for them
         self._joining: dict[tuple[str, str], asyncio.Event] = {}
         #: sessions being opened (opening.py): joins at once wait for the first

@@ -1,8 +1,9 @@
-"""Which SMTP connections the listener takes, and when (transports/email/smtp_admission.py).
+"""Which connections a listener takes, and when (transports/admission.py).
 
 The rates are pure and checked with a clock of the test's own; the admission is checked on
 real sockets over loopback, with a session that only greets, so that what is measured is who
-is let in and when, not aiosmtpd (tests/e2e/test_abuse_redteam.py runs the real listener).
+is let in and when, not aiosmtpd (tests/e2e/test_abuse_redteam.py runs the real SMTP
+listener).
 """
 
 from __future__ import annotations
@@ -11,20 +12,28 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
-import transports.email.smtp_admission as admission_module
-from transports.email.smtp_admission import (
-    REFUSAL,
-    Admission,
-    ClientRates,
-    client_of,
-    take_connections,
-)
+import transports.admission as admission_module
+from transports.admission import Admission, ClientRates, Limits, client_of, take_connections
 from transports.listening import listening_sockets
 
 GREETING = b"220 hello\r\n"
+REFUSAL = b"421 busy\r\n"
+#: Bounds that none of the tests reaches but those it changes
+LOOSE = Limits(
+    sessions=100,
+    sessions_per_client=100,
+    burst=100,
+    per_second=100.0,
+    waiting=100,
+    waiting_per_client=100,
+    place_wait_seconds=0.5,
+    answers_per_second=1000,
+    refusal=REFUSAL,
+)
 
 
 @pytest.mark.parametrize(
@@ -90,16 +99,16 @@ class Greeter:
 
 @contextlib.asynccontextmanager
 async def listening(
-    rates: ClientRates, greeter: Greeter | None = None
+    limits: Limits, greeter: Greeter | None = None
 ) -> AsyncIterator[tuple[int, Greeter, list[int]]]:
-    """A listener on loopback with the admission in front, clients counted by ``rates``:
-    its port, the greeter, and the refusals counted."""
+    """A listener on loopback with the admission in front, within ``limits``: its port, the
+    greeter, and the refusals counted."""
     greeter = greeter or Greeter()
     refusals: list[int] = []
-    admission = Admission(greeter.serve, lambda: refusals.append(1), rates)
+    admission = Admission(limits, greeter.serve, lambda: refusals.append(1))
     greeter.admission = admission
     (sock,) = await listening_sockets("127.0.0.1", 0)
-    task = asyncio.create_task(take_connections(sock, admission))
+    task = asyncio.create_task(take_connections(sock, admission, "test"))
     try:
         yield sock.getsockname()[1], greeter, refusals
     finally:
@@ -117,11 +126,9 @@ async def first_line(port: int, source: str = "127.0.0.1") -> bytes:
         writer.close()
 
 
-async def test_past_its_waiting_a_clients_connections_are_refused_others_are_not(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(admission_module, "WAITING_PER_CLIENT", 2)
-    async with listening(ClientRates(burst=1, per_second=2.0)) as (port, _greeter, refusals):
+async def test_past_its_waiting_a_clients_connections_are_refused_others_are_not() -> None:
+    limits = replace(LOOSE, burst=1, per_second=2.0, waiting_per_client=2)
+    async with listening(limits) as (port, _greeter, refusals):
         lines = await asyncio.gather(*(first_line(port) for _ in range(6)))
         # One at once, two in their turn (0.5 s apart), three refused at once.
         assert sorted(lines) == [GREETING] * 3 + [REFUSAL] * 3
@@ -129,15 +136,12 @@ async def test_past_its_waiting_a_clients_connections_are_refused_others_are_not
         assert await first_line(port, "127.0.0.2") == GREETING
 
 
-async def test_past_the_answers_of_a_second_the_listener_waits_for_the_next(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_past_the_answers_of_a_second_the_listener_waits_for_the_next() -> None:
     """A client told 421 at once can come back at once; past ANSWERS_PER_SECOND the
     listener takes nothing more that second, and connections wait in the backlog."""
-    monkeypatch.setattr(admission_module, "ANSWERS_PER_SECOND", 5)
-    monkeypatch.setattr(admission_module, "WAITING_PER_CLIENT", 0)
+    limits = replace(LOOSE, burst=1, per_second=0.01, waiting_per_client=0, answers_per_second=5)
     loop = asyncio.get_running_loop()
-    async with listening(ClientRates(burst=1, per_second=0.01)) as (port, _greeter, refusals):
+    async with listening(limits) as (port, _greeter, refusals):
         started = loop.time()
         lines = await asyncio.gather(*(first_line(port) for _ in range(12)))
         elapsed = loop.time() - started
@@ -147,14 +151,11 @@ async def test_past_the_answers_of_a_second_the_listener_waits_for_the_next(
     assert elapsed >= 2.0, elapsed
 
 
-async def test_clients_of_many_addresses_are_answered_at_most_so_many_a_second(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_clients_of_many_addresses_are_answered_at_most_so_many_a_second() -> None:
     """Each within its own rate, but together bounded: one with many addresses (an IPv6
     /48) gets no more of the gateway than one with one."""
-    monkeypatch.setattr(admission_module, "ANSWERS_PER_SECOND", 5)
     loop = asyncio.get_running_loop()
-    async with listening(ClientRates()) as (port, greeter, _refusals):
+    async with listening(replace(LOOSE, answers_per_second=5)) as (port, greeter, _refusals):
         started = loop.time()
         sources = [f"127.0.0.{10 + index}" for index in range(12)]
         lines = await asyncio.gather(*(first_line(port, source) for source in sources))
@@ -183,12 +184,10 @@ class Holder(Greeter):
         self.admission.ended(client)
 
 
-async def test_a_connection_waits_a_moment_for_a_place(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(admission_module, "MAX_SMTP_SESSIONS", 2)
-    monkeypatch.setattr(admission_module, "SESSION_WAIT_SECONDS", 0.5)
+async def test_a_connection_waits_a_moment_for_a_place() -> None:
     holder = Holder()
     loop = asyncio.get_running_loop()
-    async with listening(ClientRates(), holder) as (port, _greeter, refusals):
+    async with listening(replace(LOOSE, sessions=2), holder) as (port, _greeter, refusals):
         held = [
             await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
             for source in ("127.0.0.10", "127.0.0.11")
@@ -219,7 +218,7 @@ async def test_every_connection_taken_in_a_turn_is_answered(
     """A turn takes at most BACKLOG connections; one accepted past it and then dropped was
     hung up on without a word (seen under a flood: a few connections in a thousand)."""
     monkeypatch.setattr(admission_module, "BACKLOG", 2)
-    async with listening(ClientRates(burst=100, per_second=100.0)) as (port, greeter, _refusals):
+    async with listening(LOOSE) as (port, greeter, _refusals):
         lines = await asyncio.gather(*(first_line(port) for _ in range(15)))
     assert lines == [GREETING] * 15
     assert len(greeter.served) == 15
