@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import functools
 import ipaddress
+import logging
 import socket
 from abc import ABC, abstractmethod
 from collections import Counter, OrderedDict
@@ -40,6 +41,8 @@ from transports.listening import (
     next_connection,
     queued_connection,
 )
+
+log = logging.getLogger(__name__)
 
 #: Clients whose rate is remembered at once (see :class:`ClientRates`)
 MAX_CLIENTS = 4096
@@ -267,7 +270,12 @@ class Admission:
         self._answer()
         self._served += 1
         self.sessions[client] += 1
-        self._serve(sock, client)
+        try:
+            self._serve(sock, client)
+        except Exception:  # a session that cannot start must not stop the listener
+            log.exception("cannot open a session for %s", client)
+            sock.close()
+            self.ended(client)
 
     def _answers_spent(self) -> float:
         """Seconds until connections may be answered again; 0 if some answers are left."""

@@ -4,8 +4,8 @@ asyncio's ``create_server`` takes every connection the kernel hands it, and a li
 then refuses what it cannot serve pays an accept, a transport and a close for each: a
 client that reconnects at once turns that into a loop that holds the gateway's core (the
 HTTP listener with wrk on 256 connections; the SMTP listener with a client connecting in a
-loop). The HTTP listener (component/listener.py) and the SMTP listener
-(transports/email/smtp_admission.py) bind their own sockets here and accept from them
+loop). The HTTP listener (component/listener.py) and the listeners of
+transports/admission.py (SMTP, identd) bind their own sockets here and accept from them
 themselves; what they do not take waits in the kernel's listen backlog, at no cost to the
 gateway.
 """

@@ -222,3 +222,20 @@ async def test_every_connection_taken_in_a_turn_is_answered(
         lines = await asyncio.gather(*(first_line(port) for _ in range(15)))
     assert lines == [GREETING] * 15
     assert len(greeter.served) == 15
+
+
+class Failing(Greeter):
+    """A session that fails to start the first time."""
+
+    def serve(self, sock: socket.socket, client: str) -> None:
+        if not self.served:
+            self.served.append("failed")
+            raise RuntimeError("no session")
+        super().serve(sock, client)
+
+
+async def test_a_session_that_cannot_start_gives_its_place_back_and_the_listener_goes_on() -> None:
+    async with listening(replace(LOOSE, sessions=1), Failing()) as (port, greeter, _refusals):
+        assert await first_line(port) == b""
+        assert await first_line(port) == GREETING
+    assert greeter.served == ["failed", "127.0.0.1"]
