@@ -46,6 +46,16 @@ class IrcAddress:
         return self.kind == "channel"
 
 
+def from_canonical(address: str) -> IrcAddress:
+    """The canonical address string back into its parts (the inverse of ``str()``)."""
+    name, sep, server = address.rpartition("%")
+    if not sep:
+        return IrcAddress("server", address)
+    if name[:1] in "#&+!":
+        return IrcAddress("channel", server, name)
+    return IrcAddress("nick", server, name)
+
+
 def is_channel_name(name: str) -> bool:
     return bool(name) and name[0] in CHANNEL_PREFIXES
 

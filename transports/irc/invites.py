@@ -100,6 +100,19 @@ def invited_nick(transport: IrcTransport, address: IrcAddress, invitee: str) -> 
     return target.name
 
 
+def invite(transport: IrcTransport, user_jid: str, address: IrcAddress, invitee: str) -> None:
+    """INVITE, as an IRC client sends it: IRC carries no reason, so none is sent.
+
+    Mediated (XEP-0045) and direct (XEP-0249) invitations both come here. The user must be
+    in the channel (any of their resources, or a persistent room): IRC requires it.
+    """
+    nick = invited_nick(transport, address, invitee)
+    session = transport.sessions.get((user_jid, address.server))
+    if session is None:
+        raise GatewayError(f"you are not in {address.name}; join it first", "not-acceptable")
+    send(session, address.name, nick)
+
+
 def send(session: ServerSession, channel_name: str, nick: str) -> None:
     """INVITE, as an IRC client sends it; the server's answer comes back as an event."""
     channel = session.channels.get(session.fold(channel_name))

@@ -17,7 +17,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from transports.base import GatewayError
-from transports.irc.channel import Channel, Member
+from transports.irc.channel import Member
 from transports.irc.limits import one_line
 
 if TYPE_CHECKING:
@@ -69,12 +69,15 @@ def changes_for(
 
 async def moderate(
     session: ServerSession,
-    channel: Channel,
+    channel_name: str,
     nick: str,
     role: str | None,
     affiliation: str | None,
     reason: str,
 ) -> None:
+    channel = session.channels.get(session.fold(channel_name))
+    if channel is None:
+        raise GatewayError("you are not in this room; join it first", "not-acceptable")
     if session.conn is None or not session.connected or not channel.joined:
         raise GatewayError(f"not in {channel.name} on {session.server} yet", "not-acceptable")
     member = channel.member(nick)

@@ -40,7 +40,7 @@ from transports.irc import (
     user_commands,
     versions,
 )
-from transports.irc.addressing import IrcAddress, check_nick, format_address
+from transports.irc.addressing import IrcAddress, check_nick, format_address, from_canonical
 from transports.irc.addressing import parse_address as parse_irc_address
 from transports.irc.history import send_last_lines
 from transports.irc.limits import one_line
@@ -182,13 +182,7 @@ class IrcTransport(Transport, RoomService):
         return room_names.format_room(room, self.settings.fixed_server)
 
     def split_address(self, address: str) -> IrcAddress:
-        """Our own canonical address string back into its parts."""
-        name, sep, server = address.rpartition("%")
-        if not sep:
-            return IrcAddress("server", address)
-        if name[:1] in "#&+!":
-            return IrcAddress("channel", server, name)
-        return IrcAddress("nick", server, name)
+        return from_canonical(address)
 
     def check_server(self, server: str) -> IrcServerSettings:
         config = self.settings.servers.get(server)
@@ -251,9 +245,7 @@ class IrcTransport(Transport, RoomService):
         refers: Refers | None = None,
     ) -> None:
         taken_at = time.time()
-        joining = self._joining.get((full_jid, room))
-        if joining is not None:
-            await joining.wait()
+        await self._joined(full_jid, room)
         session, address = self._room_session(full_jid, room)
         referring = None
         if refers is not None:
@@ -294,20 +286,8 @@ class IrcTransport(Transport, RoomService):
         session.command("TOPIC", address.name, one_line(subject))
 
     async def invite(self, full_jid: str, room: str, invitee: str, reason: str) -> None:
-        """INVITE, as an IRC client sends it: IRC carries no reason, so ``reason`` is not sent.
-
-        Mediated (XEP-0045) and direct (XEP-0249) invitations both come here. The user must
-        be in the channel (any of their resources, or a persistent room): IRC requires it.
-        """
-        joining = self._joining.get((full_jid, room))
-        if joining is not None:
-            await joining.wait()
-        address = self.split_address(room)
-        nick = invites.invited_nick(self, address, invitee)
-        session = self.sessions.get((full_jid.partition("/")[0], address.server))
-        if session is None:
-            raise GatewayError(f"you are not in {address.name}; join it first", "not-acceptable")
-        invites.send(session, address.name, nick)
+        await self._joined(full_jid, room)
+        invites.invite(self, full_jid.partition("/")[0], self.split_address(room), invitee)
 
     def takes_invitations(self, address: str) -> bool:
         """XEP-0249 invitations reach nicks (not channels, nor servers)."""
@@ -330,10 +310,9 @@ class IrcTransport(Transport, RoomService):
         reason: str = "",
     ) -> None:
         session, address = self._room_session(full_jid, room)
-        channel = session.channels.get(session.fold(address.name))
-        if channel is None:
-            raise GatewayError("you are not in this room; join it first", "not-acceptable")
-        await moderation.moderate(session, channel, check_nick(nick), role, affiliation, reason)
+        await moderation.moderate(
+            session, address.name, check_nick(nick), role, affiliation, reason
+        )
 
     async def list_rooms(self, user_jid: str, server: str) -> list[RoomListing]:
         session = await self._session(user_jid, self.split_address(server).server, None)
@@ -363,6 +342,12 @@ class IrcTransport(Transport, RoomService):
         if self.archive is None:
             return ArchivePage((), True)
         return await self.archive.query(user_jid, room, query)
+
+    async def _joined(self, full_jid: str, room: str) -> None:
+        """Return once a join of ``room`` by ``full_jid`` under way (if any) is done."""
+        joining = self._joining.get((full_jid, room))
+        if joining is not None:
+            await joining.wait()
 
     def _room_session(self, full_jid: str, room: str) -> tuple[ServerSession, IrcAddress]:
         user_jid = full_jid.partition("/")[0]
