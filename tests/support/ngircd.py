@@ -17,7 +17,8 @@ START_TIMEOUT = 15.0
 
 
 class Ngircd(ServerProcess):
-    """One ngIRCd on 127.0.0.1 with a fixed port, no PAM, ident, DNS or connection limits.
+    """One ngIRCd on 127.0.0.1 with a fixed port, no PAM, DNS or connection limits, and no
+    ident lookups unless asked.
 
     Started as root, ngIRCd drops to ServerUID/ServerGID (it refuses to stay root and falls
     back to "nobody" anyway), so everything it reads after the switch must be readable by
@@ -36,6 +37,7 @@ class Ngircd(ServerProcess):
         oper_name: str = "oper",
         oper_password: str = "operpass",
         server_password: str | None = None,
+        ident: bool = False,
     ) -> None:
         super().__init__(workdir)
         self.server_name = server_name
@@ -48,6 +50,10 @@ class Ngircd(ServerProcess):
         self.oper_password = oper_password
         #: The PASS every client must send, if any (ngIRCd refuses a PASS it does not expect).
         self.server_password = server_password
+        #: Ask each client's identd (port 113 of its address) who holds the connection.
+        #: ngIRCd asks only with DNS on too (its resolver does both; seen with 26.1), and
+        #: 127.0.0.1 then reads back as "localhost".
+        self.ident = ident
         self.config_path = self.workdir / "ngircd.conf"
         self.log_path = self.output_path
         self.startup_seconds = 0.0
@@ -86,8 +92,8 @@ class Ngircd(ServerProcess):
 
 [Options]
     AllowedChannelTypes = #&+
-    DNS = no
-    Ident = no
+    DNS = {"yes" if self.ident else "no"}
+    Ident = {"yes" if self.ident else "no"}
     PAM = no
     MorePrivacy = no
     OperCanUseMode = yes
