@@ -25,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import aiosmtplib
@@ -47,7 +48,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def flood(port: int, until: float, source: str, answers: dict[str, int]) -> None:
+async def flood(port: int, until: float, source: str, answers: Counter[str]) -> None:
     """Connect from ``source``, read the first line, hang up; again until ``until``."""
     loop = asyncio.get_running_loop()
     while loop.time() < until:
@@ -67,7 +68,7 @@ async def flood(port: int, until: float, source: str, answers: dict[str, int]) -
         writer.close()
 
 
-async def other_sender(port: int, until: float, refusals: dict[str, int]) -> tuple[int, int, float]:
+async def other_sender(port: int, until: float, refusals: Counter[str]) -> tuple[int, int, float]:
     """A mail every 0.2 s from another address: (sent, accepted, slowest seconds); what
     refused the others is counted in ``refusals``."""
     loop = asyncio.get_running_loop()
@@ -124,11 +125,11 @@ async def main() -> None:
                 await gateway.astart()
                 assert gateway.process is not None
                 pid = gateway.process.pid
-                counts = _Counts()
+                counts = Counter[str]()
                 loop = asyncio.get_running_loop()
                 until = loop.time() + args.seconds
                 cpu, started = cpu_seconds(pid), time.perf_counter()
-                refusals = _Counts()
+                refusals = Counter[str]()
                 results = await asyncio.gather(
                     other_sender(smtp_port, until, refusals),
                     *(
@@ -161,13 +162,6 @@ async def main() -> None:
 def source(index: int) -> str:
     """The flood's ``index``-th address: 127.1.0.0/16, apart from the other sender's."""
     return f"127.1.{(index + 1) // 256}.{(index + 1) % 256}"
-
-
-class _Counts(dict[str, int]):
-    """Answers by their first three characters; a missing key counts from zero."""
-
-    def __missing__(self, key: str) -> int:
-        return 0
 
 
 if __name__ == "__main__":

@@ -16,7 +16,12 @@ import socket
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler, _ErrInfo
 
-from transports.listening import listening_sockets, next_connection, queued_connection
+from transports.listening import (
+    listening_sockets,
+    next_connection,
+    open_accepted,
+    queued_connection,
+)
 
 #: Connections the listener serves at once; past it, a new one waits to be taken (see
 #: :class:`CappedSite`). An unfinished request holds what it has sent (up to
@@ -170,7 +175,6 @@ async def take_connections(sock: socket.socket, server: web.Server, slots: Slots
     served about 40% fewer requests of clients that open a connection per request (wrk with
     ``Connection: close``: 5,800-6,200 against 9,200-10,400 a second).
     """
-    loop = asyncio.get_running_loop()
     opening: set[asyncio.Task[None]] = set()
     while True:
         await slots.room(sock)
@@ -187,25 +191,7 @@ async def take_connections(sock: socket.socket, server: web.Server, slots: Slots
             connection.setblocking(False)
             protocol = _DeafOnceRefused(server(), slots)
             slots.add(protocol)
-            task = asyncio.create_task(_open(loop, connection, protocol))
-            opening.add(task)
-            task.add_done_callback(opening.discard)
-
-
-async def _open(
-    loop: asyncio.AbstractEventLoop, connection: socket.socket, protocol: _DeafOnceRefused
-) -> None:
-    """The transport of an accepted ``connection``, served by ``protocol``."""
-    try:
-        await loop.connect_accepted_socket(functools.partial(_same, protocol), connection)
-    except OSError:
-        protocol.slots.release(protocol)
-        connection.close()
-
-
-def _same(protocol: _DeafOnceRefused) -> _DeafOnceRefused:
-    """The protocol factory of one connection that was accepted already."""
-    return protocol
+            open_accepted(connection, protocol, functools.partial(slots.release, protocol), opening)
 
 
 class _DeafOnceRefused(asyncio.Protocol):

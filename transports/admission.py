@@ -39,6 +39,7 @@ from transports.listening import (
     BACKLOG,
     listening_sockets,
     next_connection,
+    open_accepted,
     queued_connection,
 )
 
@@ -162,7 +163,6 @@ class Admission:
         self._count_refusal = count_refusal
         self.rates = ClientRates(limits.burst, limits.per_second)
         self.sessions: Counter[str] = Counter()
-        self._served = 0
         #: every waiting connection, with its timer (its turn, or the end of its wait)
         self._waiting: dict[socket.socket, asyncio.TimerHandle] = {}
         self._waiting_of: Counter[str] = Counter()
@@ -199,7 +199,6 @@ class Admission:
 
     def ended(self, client: str) -> None:
         """A session of ``client`` is over: its place goes to the first waiting for one."""
-        self._served -= 1
         self.sessions[client] -= 1
         if self.sessions[client] <= 0:
             del self.sessions[client]
@@ -261,14 +260,13 @@ class Admission:
         if self.sessions[client] >= self.limits.sessions_per_client:
             self._refuse(sock)
             return
-        if self._served >= self.limits.sessions:
+        if self.sessions.total() >= self.limits.sessions:
             if self._wait(sock, client, self.limits.place_wait_seconds, self._no_place):
                 self._for_place[sock] = client
             else:
                 self._refuse(sock)
             return
         self._answer()
-        self._served += 1
         self.sessions[client] += 1
         try:
             self._serve(sock, client)
@@ -354,19 +352,7 @@ class AdmittingListener(ABC):
 
     def _serve(self, sock: socket.socket, client: str) -> None:
         ended = _once(functools.partial(self.admission.ended, client))
-        protocol = self.session(ended)
-        task = asyncio.create_task(self._open(sock, protocol, ended))
-        self._opening.add(task)
-        task.add_done_callback(self._opening.discard)
-
-    async def _open(
-        self, sock: socket.socket, protocol: asyncio.Protocol, ended: Callable[[], None]
-    ) -> None:
-        try:
-            await asyncio.get_running_loop().connect_accepted_socket(lambda: protocol, sock)
-        except OSError:  # lost before its transport was made: the protocol never saw it
-            ended()
-            sock.close()
+        open_accepted(sock, self.session(ended), ended, self._opening)
 
 
 def _once(function: Callable[[], None]) -> Callable[[], None]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -78,3 +79,25 @@ def queued_connection(sock: socket.socket) -> tuple[socket.socket, Any] | None:
             continue
         except OSError:
             return None
+
+
+def open_accepted(
+    sock: socket.socket,
+    protocol: asyncio.Protocol,
+    lost: Callable[[], None],
+    opening: set[asyncio.Task[None]],
+) -> None:
+    """The transport of an accepted ``sock``, served by ``protocol``, made in a task kept in
+    ``opening``; ``lost()`` if the connection went before its transport was made (the
+    protocol then never hears of it)."""
+
+    async def make() -> None:
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(lambda: protocol, sock)
+        except OSError:
+            lost()
+            sock.close()
+
+    task = asyncio.create_task(make())
+    opening.add(task)
+    task.add_done_callback(opening.discard)

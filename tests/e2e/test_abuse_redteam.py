@@ -39,14 +39,7 @@ from support.xmpp_client import XmppClient
 
 from mappings.outbox import MAX_WAITING_PER_USER
 from transports.email.inbox import MAX_ATTACHMENTS
-from transports.email.smtp_admission import (
-    ANSWERS_PER_SECOND,
-    CONNECTIONS_BURST,
-    CONNECTIONS_PER_SECOND,
-    MAX_SMTP_SESSIONS,
-    MAX_SMTP_SESSIONS_PER_CLIENT,
-    WAITING,
-)
+from transports.email.smtp_admission import SMTP_LIMITS
 from transports.webhook.directory import MAX_HOOK_TARGETS
 
 pytestmark = pytest.mark.e2e
@@ -312,8 +305,8 @@ async def test_sessions_held_in_data_cannot_grow_memory_without_bound(
     for writer, _reply in held:
         writer.close()
     print("grown", grown, "in data", in_data)
-    assert in_data <= MAX_SMTP_SESSIONS
-    assert grown < MAX_SMTP_SESSIONS * 8 * 1.5 + 30, f"the gateway grew by {grown:.0f} MiB"
+    assert in_data <= SMTP_LIMITS.sessions
+    assert grown < SMTP_LIMITS.sessions * 8 * 1.5 + 30, f"the gateway grew by {grown:.0f} MiB"
     reply = await send_mail(smtp_port, plain_mail("After.", "<after@capulet.lit>"))
     assert reply.startswith("2"), reply
 
@@ -441,9 +434,9 @@ async def test_one_client_holding_sessions_does_not_shut_out_other_senders(
     """With only a cap on sessions, one client holding them all (a byte every 299 s keeps a
     session) stopped all mail. One address may hold a few; other senders still get in."""
     _prosody, _gateway, alice, smtp_port = mail_world
-    held = [await held_data(smtp_port, 0) for _ in range(MAX_SMTP_SESSIONS)]
+    held = [await held_data(smtp_port, 0) for _ in range(SMTP_LIMITS.sessions)]
     in_data = sum(reply.startswith("354") for _writer, reply in held)
-    assert in_data == MAX_SMTP_SESSIONS_PER_CLIENT
+    assert in_data == SMTP_LIMITS.sessions_per_client
     client = aiosmtplib.SMTP(
         hostname="127.0.0.1", port=smtp_port, start_tls=False, source_address=("127.0.0.2", 0)
     )
@@ -501,8 +494,8 @@ async def test_a_client_connecting_in_a_loop_is_slowed_and_others_get_in(
     seconds = 3.0
     answers, reply = await flooded(smtp_port, ["127.0.0.1"] * 8, seconds)
     assert reply.startswith("2"), reply
-    assert answers["220"] <= CONNECTIONS_BURST + seconds * CONNECTIONS_PER_SECOND + 1, answers
-    assert answers["421"] <= ANSWERS_PER_SECOND * (seconds + 1), answers
+    assert answers["220"] <= SMTP_LIMITS.burst + seconds * SMTP_LIMITS.per_second + 1, answers
+    assert answers["421"] <= SMTP_LIMITS.answers_per_second * (seconds + 1), answers
     await alice.expect_message(from_=JULIET_JID, contains="During.", timeout=10)
 
 
@@ -518,7 +511,7 @@ async def test_a_client_with_many_addresses_gets_no_more_and_others_get_in(
     answers, reply = await flooded(smtp_port, sources, seconds)
     assert reply.startswith("2"), reply
     # Sessions that waited for a place start when one frees up, past the accept's bound.
-    bound = (ANSWERS_PER_SECOND + WAITING) * (seconds + 1)
+    bound = (SMTP_LIMITS.answers_per_second + SMTP_LIMITS.waiting) * (seconds + 1)
     assert answers["220"] + answers["421"] <= bound, answers
     await alice.expect_message(from_=JULIET_JID, contains="During.", timeout=10)
 
@@ -530,7 +523,7 @@ async def test_a_sender_past_its_connection_rate_waits_and_is_served(
     never told 421 for it: a server told 421 queues its mail for later, one that waits for
     the greeting (RFC 5321 gives five minutes) delivers it now."""
     _prosody, _gateway, _alice, smtp_port = mail_world
-    count = CONNECTIONS_BURST + 30
+    count = SMTP_LIMITS.burst + 30
     loop = asyncio.get_running_loop()
     started = loop.time()
     greetings = []
@@ -543,6 +536,6 @@ async def test_a_sender_past_its_connection_rate_waits_and_is_served(
         await writer.wait_closed()
     elapsed = loop.time() - started
     assert all(line.startswith(b"220 ") for line in greetings), set(greetings)
-    # A bucket of CONNECTIONS_BURST refilling at CONNECTIONS_PER_SECOND: however fast the
+    # A bucket of SMTP_LIMITS.burst refilling at SMTP_LIMITS.per_second: however fast the
     # machine, the last of them cannot be greeted sooner than this.
-    assert elapsed >= (count - CONNECTIONS_BURST) / CONNECTIONS_PER_SECOND - 0.05, elapsed
+    assert elapsed >= (count - SMTP_LIMITS.burst) / SMTP_LIMITS.per_second - 0.05, elapsed

@@ -40,12 +40,13 @@ from support.prosody import Prosody
 from support.smtp_sink import SmtpSink
 from support.xmpp_client import XmppClient
 
+from transports.email.smtp_admission import SMTP_LIMITS
+
 pytestmark = pytest.mark.e2e
 
 HOOKS = "hooks.example.org"
 HOOKS_SECRET = "hooks-component-s3cret"
 TOKEN = "alerts-token-0123456789"
-MAX_SESSIONS_PER_CLIENT = 4  # transports/email/smtp_admission.py
 
 
 @dataclass
@@ -127,7 +128,7 @@ async def greeting(port: int) -> tuple[asyncio.StreamWriter, bytes]:
 
 async def test_smtp_sessions_over_the_cap_are_counted(world: World) -> None:
     held = []
-    for _ in range(MAX_SESSIONS_PER_CLIENT):
+    for _ in range(SMTP_LIMITS.sessions_per_client):
         writer, line = await greeting(world.smtp_port)
         assert line.startswith(b"220 "), line
         held.append(writer)

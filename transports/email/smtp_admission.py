@@ -18,41 +18,29 @@ from __future__ import annotations
 
 from transports.admission import Limits
 
-#: SMTP sessions served at once. A session in DATA holds what it was sent, up to
-#: ``max_message_bytes``, for as long as its sender keeps it alive, so the number of sessions
-#: is what bounds the listener's memory. Sending servers take a 421 as "try again later".
-MAX_SMTP_SESSIONS = 16
-#: Sessions one client may hold at once, so that one sender keeping its sessions alive (a
-#: byte every few minutes does) cannot shut every other sender out.
-MAX_SMTP_SESSIONS_PER_CLIENT = 4
-#: Connections a client may open at once, and then each second (a bucket of
-#: ``CONNECTIONS_BURST`` that refills at ``CONNECTIONS_PER_SECOND``): far more than a sending
-#: server needs, who sends many mails over one connection or a few.
-CONNECTIONS_BURST = 60
-CONNECTIONS_PER_SECOND = 10.0
-#: Connections waiting for their turn, of one client and of all clients
-WAITING_PER_CLIENT = 16
-WAITING = 64
-#: How long a connection may wait for a session's place when all are taken
-SESSION_WAIT_SECONDS = 0.5
-#: Connections answered (greeted or told 421) in one second; past them the listener takes
-#: no connection until the next second. A 421 costs the gateway about 60 µs (an accept, a
-#: write, a close) and a session a few hundred, and a client answered at once can come back
-#: at once: 100 connections at a time from one address drew 7,400 refusals a second, 41% of
-#: a core, before this bound, and the rate of each client does not hold back one with many
-#: addresses (an IPv6 /48 has 65,536 /64s).
-ANSWERS_PER_SECOND = 200
-
-REFUSAL = b"421 4.3.2 Too many connections; try again later\r\n"
-
 SMTP_LIMITS = Limits(
-    sessions=MAX_SMTP_SESSIONS,
-    sessions_per_client=MAX_SMTP_SESSIONS_PER_CLIENT,
-    burst=CONNECTIONS_BURST,
-    per_second=CONNECTIONS_PER_SECOND,
-    waiting=WAITING,
-    waiting_per_client=WAITING_PER_CLIENT,
-    place_wait_seconds=SESSION_WAIT_SECONDS,
-    answers_per_second=ANSWERS_PER_SECOND,
-    refusal=REFUSAL,
+    # Sessions served at once. A session in DATA holds what it was sent, up to
+    # max_message_bytes, for as long as its sender keeps it alive, so the number of sessions
+    # is what bounds the listener's memory. Sending servers take a 421 as "try again later".
+    sessions=16,
+    # Sessions one client may hold at once, so that one sender keeping its sessions alive (a
+    # byte every few minutes does) cannot shut every other sender out.
+    sessions_per_client=4,
+    # Connections a client may open at once, and then each second: far more than a sending
+    # server needs, who sends many mails over one connection or a few.
+    burst=60,
+    per_second=10.0,
+    # Connections waiting (for their turn or a place), of all clients and of one
+    waiting=64,
+    waiting_per_client=16,
+    # How long a connection may wait for a session's place when all are taken
+    place_wait_seconds=0.5,
+    # Connections answered (greeted or told 421) in one second; past them the listener takes
+    # none until the next second. A 421 costs the gateway about 60 µs (an accept, a write, a
+    # close) and a session a few hundred, and a client answered at once can come back at
+    # once: 100 connections at a time from one address drew 7,400 refusals a second, 41% of
+    # a core, before this bound, and the rate of each client does not hold back one with many
+    # addresses (an IPv6 /48 has 65,536 /64s).
+    answers_per_second=200,
+    refusal=b"421 4.3.2 Too many connections; try again later\r\n",
 )
