@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 async def accept(request: web.Request) -> web.Response:
@@ -20,9 +23,10 @@ async def accept(request: web.Request) -> web.Response:
     return web.json_response({"id": "x"}, status=202)
 
 
-async def serve(port: int) -> None:
+async def serve(port: int, handler: Handler = accept) -> None:
+    """Answer posts to ``/hooks/{name}`` with ``handler`` on ``port``, until ended."""
     app = web.Application()
-    app.router.add_post("/hooks/{name}", accept)
+    app.router.add_post("/hooks/{name}", handler)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
