@@ -2,12 +2,14 @@
 
 Run by the benchmark as ``python bench/ideal_hook.py PORT XMPP_PORT DOMAIN SECRET TO``; it
 prints ``ready`` once it is a component of the XMPP server (XEP-0114) and listens for posts.
-Each post is a bare aiohttp handler (bench/bare_hook.py) that also writes the post's body as
-a ``<message/>`` to ``TO`` on the component stream before it answers 202: no token check, no
-storage, no stanza library, no confirmation from the server. Nothing it takes survives a
-restart, so it is no gateway; it says how much of the bare handler's rate *any* gateway in
-Python can deliver over XMPP on this machine, where the HTTP server, the XMPP server and the
-receiving client share the cores. The gateway's ratio is set against this one, too.
+Each post is a bare aiohttp handler (bench/bare_hook.py) that also writes the post's body to
+``TO`` on the component stream before it answers 202, as the same ``<message/>`` the gateway
+writes (its own renderer, ids and all, so that the XMPP server and the client do the same
+work for both): no token check, no storage, no confirmation from the server. Nothing it
+takes survives a restart, so it is no gateway; it says how much of the bare handler's rate
+*any* gateway in Python that writes what Portway writes can deliver over XMPP on this
+machine, where the HTTP server, the XMPP server and the client share the cores. The
+gateway's ratio is set against this one, too.
 """
 
 from __future__ import annotations
@@ -16,10 +18,17 @@ import asyncio
 import hashlib
 import re
 import sys
-from xml.sax.saxutils import escape, quoteattr
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
 
 import bare_hook
 from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from component.render import message_xml
+from mappings.stanza_ids import new_stanza_id
+from transports.events import InboundMessage
+from transports.webhook.inbound import new_post_id
 
 STREAM = (
     "<stream:stream xmlns='jabber:component:accept'"
@@ -47,8 +56,7 @@ class Component:
 
     def __init__(self, domain: str, to: str) -> None:
         self.domain = domain
-        self.to = quoteattr(to)
-        self.sent = 0
+        self.to = to
         self.writer: asyncio.StreamWriter | None = None
 
     async def connect(self, port: int, secret: str) -> None:
@@ -72,11 +80,14 @@ class Component:
             pass
 
     def message(self, body: str) -> None:
+        """``body`` as the gateway writes a hook's post: the same renderer, the same ids."""
         assert self.writer is not None
-        self.sent += 1
+        own_id = new_stanza_id()
+        event = InboundMessage(self.to, "bench", body, remote_id=new_post_id(), xmpp_id=own_id)
         self.writer.write(
-            f"<message type='chat' to={self.to} from='bench@{self.domain}'"
-            f" id='i{self.sent}'><body>{escape(body)}</body></message>".encode()
+            message_xml(
+                event, to=self.to, sender=f"bench@{self.domain}", msg_id=own_id, domain=self.domain
+            ).encode()
         )
 
 
