@@ -41,6 +41,18 @@ def write_steadily(path: Path, seconds: float) -> int:
     return largest
 
 
+def write_checkpointed(path: Path) -> int:
+    """:func:`write_steadily` for a second on a new database, with a checkpointer that
+    looks every 50 ms; the WAL's largest size."""
+    wal_database(path)
+    checkpointer = Checkpointer(str(path), interval=0.05)
+    checkpointer.start()
+    try:
+        return write_steadily(path, 1.0)
+    finally:
+        checkpointer.stop()
+
+
 def wal_database(path: Path) -> None:
     connection = sqlite3.connect(path)
     connection.execute("PRAGMA journal_mode=WAL")
@@ -80,13 +92,7 @@ def test_the_wal_stays_bounded_under_steady_writes(
     assert grown > 8 * BOUND
 
     checked = tmp_path / "checked.db"
-    wal_database(checked)
-    checkpointer = Checkpointer(str(checked), interval=0.05)
-    checkpointer.start()
-    try:
-        largest = write_steadily(checked, 1.0)
-    finally:
-        checkpointer.stop()
+    largest = write_checkpointed(checked)
     # Past the bound, it is emptied within a tenth of a second or so: over it by what is
     # written meanwhile (a second's writes made the WAL ``grown``), never by much more.
     assert largest < BOUND + grown / 3
@@ -94,3 +100,20 @@ def test_the_wal_stays_bounded_under_steady_writes(
     assert not wal.exists() or wal.stat().st_size == 0  # the final checkpoint emptied it
     rows = sqlite3.connect(checked).execute("SELECT COUNT(*) FROM t").fetchone()[0]
     assert rows > 0
+
+
+def test_the_wal_starts_over_each_checkpoint_without_reaching_the_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under writes that never stop, each checkpoint lets the next commit start the WAL
+    over: it stays the size of what comes between two checkpoints, and the emptying at the
+    bound (which holds writers back for a while) is never needed."""
+    monkeypatch.setattr(sqlite_db, "WAL_BOUND_BYTES", 1 << 40)  # never reached
+    unchecked = tmp_path / "unchecked.db"
+    wal_database(unchecked)
+    grown = write_steadily(unchecked, 1.0)
+
+    checked = tmp_path / "checked.db"
+    largest = write_checkpointed(checked)
+    # twenty checkpoints in the second: each WAL holds about a twentieth of its writes
+    assert largest < grown / 4, (largest, grown)
