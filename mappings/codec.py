@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+#: Made once: ``json.dumps`` with options builds an encoder on every call (a fifth of the
+#: time of encoding an inbound event, which every post, line and mail is)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
 
 def dumps(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return _ENCODER.encode(data)
 
 
 def loads(text: str | None) -> Any:
